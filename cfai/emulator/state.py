@@ -1,0 +1,25 @@
+"""Options and shared state of one emulator server (Workers AI part and gateway part)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EmulatorOptions:
+    host: str = "127.0.0.1"
+    port: int = 8787  # 0 picks a free port
+    speed: float = 1.0  # latency divisor: 10 means ten times faster than the realistic default
+    api_token: str | None = None  # when set, requests must carry `Authorization: Bearer <api_token>`
+    seed: int = 0
+    allow_faults: bool = False  # honour the `x-emulator-fault` request header
+    strict_gateways: bool = False  # unknown gateway ids answer 2001 instead of being created
+    upstream_openai: str | None = None  # forward text generation to a local OpenAI-compatible server
+
+
+@dataclass
+class EmulatorState:
+    options: EmulatorOptions
+    # Set once the server is bound; the gateway proxies cache misses to this base over real HTTP.
+    base_url: str = ""
+    extras: dict = field(default_factory=dict)

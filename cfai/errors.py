@@ -1,0 +1,216 @@
+"""Typed errors for Workers AI and AI Gateway calls, read from both Cloudflare error shapes.
+
+Workers AI answers `{"success": false, "errors": [{"code", "message"}]}`; AI Gateway answers the same
+with the key `error` (singular) plus `name` and `httpCode`. Each error carries the HTTP status, the
+Cloudflare code and message, and a plain-language hint saying what to do next. Error text never contains
+the API token: messages come from the server or from us, and are scrubbed of the token on the way in.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class CloudflareError(Exception):
+    """Base class. `status` is the HTTP status (0 when no response arrived)."""
+
+    kind = "error"
+    default_hint = "See the message above; the raw response is in the request details."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        code: int | None = None,
+        hint: str | None = None,
+        retry_after: float | None = None,
+        url: str = "",
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.hint = hint or self.default_hint
+        self.retry_after = retry_after
+        self.url = url
+
+    def __str__(self) -> str:
+        parts = [f"HTTP {self.status}" if self.status else "", f"code {self.code}" if self.code else ""]
+        prefix = ", ".join(p for p in parts if p)
+        return f"{self.message} ({prefix})" if prefix else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "retry_after": self.retry_after,
+        }
+
+
+class BadInputError(CloudflareError):
+    kind = "bad_input"
+    default_hint = "The model refused the request body: check the parameters against the model's schema."
+
+
+class AuthenticationError(CloudflareError):
+    kind = "authentication"
+    default_hint = (
+        "Check the API token: it must be active and have the 'Workers AI' permission (Read and Edit) "
+        "for this account. Use 'Verify token' in the sidebar."
+    )
+
+
+class GatewayAuthError(AuthenticationError):
+    kind = "gateway_authentication"
+    default_hint = (
+        "This gateway is authenticated: set the gateway token (sent as cf-aig-authorization) "
+        "or turn authentication off in the gateway settings."
+    )
+
+
+class NotFoundError(CloudflareError):
+    kind = "not_found"
+    default_hint = "Check the account ID (32 hex characters) and the gateway ID; the URL could not be routed."
+
+
+class ModelNotFoundError(CloudflareError):
+    kind = "model_not_found"
+    default_hint = "No such model: pick one from the catalogue, or check the spelling (@cf/author/name)."
+
+
+class RequestTooLargeError(CloudflareError):
+    kind = "too_large"
+    default_hint = "The request body is too large: shorten the input or split it into several requests."
+
+
+class RateLimitError(CloudflareError):
+    kind = "rate_limited"
+    default_hint = "Rate limited: wait and try again (Retry-After says how long), or lower the concurrency."
+
+
+class ServerError(CloudflareError):
+    kind = "server_error"
+    default_hint = "Cloudflare had a problem answering: try again in a moment."
+
+
+class RequestTimeoutError(CloudflareError):
+    kind = "timeout"
+    default_hint = "No answer in time: try again, use a smaller max_tokens, or raise the read timeout."
+
+
+class NetworkError(CloudflareError):
+    kind = "network"
+    default_hint = "Could not connect: check the network and the base URL (is the emulator running?)."
+
+
+class StreamInterruptedError(CloudflareError):
+    kind = "stream_interrupted"
+    default_hint = "The stream stopped before it finished; the text received so far is kept. Try again."
+
+
+class MalformedResponseError(CloudflareError):
+    kind = "malformed_response"
+    default_hint = "The server answered with something that is not the expected JSON; try again."
+
+
+# Cloudflare codes that decide the type regardless of the HTTP status.
+_BY_CODE: dict[int, type[CloudflareError]] = {
+    5006: BadInputError,
+    5007: ModelNotFoundError,
+    3042: ModelNotFoundError,
+    10000: AuthenticationError,
+    2009: GatewayAuthError,
+    7000: NotFoundError,
+    7003: NotFoundError,
+    2001: NotFoundError,
+    3006: RequestTooLargeError,
+    3007: RequestTimeoutError,
+    3036: RateLimitError,
+    3040: RateLimitError,
+    4006: RateLimitError,
+    2003: RateLimitError,
+}
+
+_BY_STATUS: dict[int, type[CloudflareError]] = {
+    400: BadInputError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    408: RequestTimeoutError,
+    413: RequestTooLargeError,
+    429: RateLimitError,
+}
+
+
+def error_entries(body: Any) -> list[dict[str, Any]]:
+    """The error list from either shape (`errors` or the gateway's `error`), or an OpenAI `error` object."""
+    if not isinstance(body, dict):
+        return []
+    for key in ("errors", "error"):
+        value = body.get(key)
+        if isinstance(value, list) and value:
+            return [e if isinstance(e, dict) else {"message": str(e)} for e in value]
+        if isinstance(value, dict) and value:  # OpenAI-compatible routes: {"error": {"message", "code"}}
+            return [value]
+        if isinstance(value, str) and value:
+            return [{"message": value}]
+    return []
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form; HTTP dates are rare here and ignored)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds)
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "****")
+    return text
+
+
+def error_from_response(
+    status: int,
+    body: bytes | str | Any,
+    *,
+    headers: dict[str, str] | None = None,
+    url: str = "",
+    secrets: tuple[str, ...] = (),
+) -> CloudflareError:
+    """Build the typed error for a failed HTTP response (status >= 400 or `success: false`)."""
+    if isinstance(body, bytes | str):
+        try:
+            parsed: Any = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+            raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    else:
+        parsed, raw = body, ""
+    entries = error_entries(parsed)
+    code: int | None = None
+    message = ""
+    if entries:
+        first = entries[0]
+        raw_code = first.get("code")
+        try:
+            code = int(raw_code) if raw_code is not None else None
+        except (TypeError, ValueError):
+            code = None
+        message = "; ".join(str(e.get("message", "")).strip() for e in entries if e.get("message"))
+    if not message:
+        snippet = raw.strip()[:200] if parsed is None and isinstance(body, bytes | str) else ""
+        message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+    cls = _BY_CODE.get(code or -1) or _BY_STATUS.get(status) or (ServerError if status >= 500 else CloudflareError)
+    retry_after = parse_retry_after((headers or {}).get("retry-after") or (headers or {}).get("Retry-After"))
+    return cls(_scrub(message, secrets), status=status, code=code, retry_after=retry_after, url=url)
