@@ -173,7 +173,8 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace each secret (4+ characters) in text: server messages can echo what we sent."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "****")
@@ -213,4 +214,4 @@ def error_from_response(
         message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
     cls = _BY_CODE.get(code or -1) or _BY_STATUS.get(status) or (ServerError if status >= 500 else CloudflareError)
     retry_after = parse_retry_after((headers or {}).get("retry-after") or (headers or {}).get("Retry-After"))
-    return cls(_scrub(message, secrets), status=status, code=code, retry_after=retry_after, url=url)
+    return cls(scrub_secrets(message, secrets), status=status, code=code, retry_after=retry_after, url=url)

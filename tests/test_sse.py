@@ -1,0 +1,89 @@
+"""The SSE parser: both event flavours, every chunking, CRLF, comments, [DONE], and streams cut short."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cfai.sse import SSEEvent, SSEParser, delta_from_event, parse_all
+
+FIXTURES = Path(__file__).parent / "fixtures"
+STREAMS = [(FIXTURES / name).read_bytes() for name in ("stream_workers_ai.txt", "stream_openai_chunks.txt")]
+
+
+def _feed_in_pieces(payload: bytes, cuts: list[int]) -> list[SSEEvent]:
+    parser = SSEParser()
+    events: list[SSEEvent] = []
+    last = 0
+    for cut in sorted(set(cuts)):
+        events += parser.feed(payload[last:cut])
+        last = cut
+    events += parser.feed(payload[last:])
+    return events + parser.close()
+
+
+def _text(events: list[SSEEvent]) -> str:
+    return "".join(delta_from_event(e).text for e in events if not e.is_done)
+
+
+@pytest.mark.parametrize("payload", STREAMS, ids=["workers-ai", "openai"])
+def test_every_single_cut_position_gives_the_same_events(payload):
+    whole = parse_all(payload)
+    assert whole[-1].is_done
+    assert _text(whole) == "Hello world"
+    for cut in range(len(payload) + 1):
+        assert _feed_in_pieces(payload, [cut]) == whole, cut
+
+
+@pytest.mark.parametrize("payload", STREAMS, ids=["workers-ai", "openai"])
+def test_byte_by_byte_and_crlf(payload):
+    whole = parse_all(payload)
+    assert _feed_in_pieces(payload, list(range(len(payload)))) == whole
+    crlf = payload.replace(b"\n", b"\r\n")
+    assert _feed_in_pieces(crlf, list(range(len(crlf)))) == whole
+    cr_only = payload.replace(b"\n", b"\r")
+    assert parse_all(cr_only) == whole
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAMS[0])), max_size=30), st.sampled_from(["\n", "\r\n"]))
+def test_arbitrary_chunking_property(cuts, newline):
+    payload = STREAMS[0].replace(b"\n", newline.encode())
+    assert _feed_in_pieces(payload, cuts) == parse_all(payload)
+
+
+def test_multibyte_characters_split_across_chunks():
+    payload = 'data: {"response":"héllo ✓ 🌍"}\n\n'.encode()
+    for cut in range(len(payload)):
+        events = _feed_in_pieces(payload, [cut])
+        assert delta_from_event(events[0]).text == "héllo ✓ 🌍"
+
+
+def test_comments_multiline_data_event_and_id():
+    events = parse_all(b": keep-alive\nevent: message\nid: 7\ndata: line1\ndata: line2\n\n")
+    assert events == [SSEEvent(data="line1\nline2", event="message", id="7")]
+
+
+def test_padding_is_never_text_and_usage_is_read():
+    events = parse_all(STREAMS[0])
+    deltas = [delta_from_event(e) for e in events if not e.is_done]
+    assert all("abdef" not in d.text for d in deltas)
+    assert deltas[-1].usage == {"prompt_tokens": 169, "completion_tokens": 48, "total_tokens": 217}
+
+
+def test_stream_without_done_is_visible_to_the_caller():
+    events = parse_all(b'data: {"response":"Hel"}\n\ndata: {"response":"lo"}\n\n')
+    assert not any(e.is_done for e in events)
+    assert _text(events) == "Hello"
+
+
+def test_unterminated_last_event_is_delivered():
+    assert parse_all(b"data: [DONE]") == [SSEEvent(data="[DONE]")]
+
+
+def test_error_event_and_garbage():
+    assert delta_from_event(SSEEvent('{"errors":[{"code":3040,"message":"Capacity"}]}')).error == "Capacity"
+    assert delta_from_event(SSEEvent("not json")).error
+    assert delta_from_event(SSEEvent("[1,2]")).text == ""
