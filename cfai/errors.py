@@ -212,6 +212,9 @@ def error_from_response(
     if not message:
         snippet = raw.strip()[:200] if parsed is None and isinstance(body, bytes | str) else ""
         message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
-    cls = _BY_CODE.get(code or -1) or _BY_STATUS.get(status) or (ServerError if status >= 500 else CloudflareError)
+    if status >= 500:
+        cls: type[CloudflareError] = ServerError  # a 5xx is the server's problem whatever code it carries
+    else:
+        cls = _BY_CODE.get(code or -1) or _BY_STATUS.get(status) or CloudflareError
     retry_after = parse_retry_after((headers or {}).get("retry-after") or (headers or {}).get("Retry-After"))
     return cls(scrub_secrets(message, secrets), status=status, code=code, retry_after=retry_after, url=url)
