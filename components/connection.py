@@ -53,24 +53,39 @@ def _configured_settings() -> dict[str, str]:
     return cloudflare_settings(secrets=secrets)
 
 
+_SAVED = "_cfg_saved"  # survives pages and runs where a widget is not drawn (Streamlit drops widget keys)
+
+
 def _init_state() -> None:
-    if "cfg_initialised" in st.session_state:
+    if _SAVED in st.session_state:
         return
     settings = _configured_settings()
-    for name in _FIELDS:
-        st.session_state[f"cfg_{name}"] = settings.get(name, "")
-    st.session_state["cfg_api_base_url"] = settings.get("api_base_url", "")
-    st.session_state["cfg_gateway_base_url"] = settings.get("gateway_base_url", "")
+    saved = {f"cfg_{name}": settings.get(name, "") for name in (*_FIELDS, "api_base_url", "gateway_base_url")}
     has_credentials = connection_from_settings(settings) is not None
-    st.session_state["cfg_mode"] = MODE_CLOUDFLARE if has_credentials else MODE_LOCAL
-    st.session_state["cfg_local_gateway_id"] = LOCAL_GATEWAY_ID
-    st.session_state["cfg_initialised"] = True
+    saved["cfg_mode"] = MODE_CLOUDFLARE if has_credentials else MODE_LOCAL
+    saved["cfg_local_gateway_id"] = LOCAL_GATEWAY_ID
+    st.session_state[_SAVED] = saved
+
+
+def _value(key: str) -> str:
+    return str(st.session_state[_SAVED].get(key) or "")
+
+
+def _bind(key: str) -> str:
+    """Give the widget `key` its saved value (before drawing it); `_save` copies edits back."""
+    if key not in st.session_state:
+        st.session_state[key] = _value(key)
+    return key
+
+
+def _save(*keys: str) -> None:
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[_SAVED][key] = st.session_state[key]
 
 
 def _cloudflare_connection() -> Connection:
-    values = {name: str(st.session_state.get(f"cfg_{name}") or "").strip() for name in _FIELDS}
-    values["api_base_url"] = st.session_state.get("cfg_api_base_url", "")
-    values["gateway_base_url"] = st.session_state.get("cfg_gateway_base_url", "")
+    values = {name: _value(f"cfg_{name}").strip() for name in (*_FIELDS, "api_base_url", "gateway_base_url")}
     conn = connection_from_settings(values)
     if conn is None:  # incomplete: still build one so validation can name the missing field
         conn = Connection(mode="cloudflare", account_id=values["account_id"], api_token=values["api_token"],
@@ -80,9 +95,9 @@ def _cloudflare_connection() -> Connection:
 
 def get_connection() -> Connection:
     _init_state()
-    if st.session_state["cfg_mode"] == MODE_CLOUDFLARE:
+    if _value("cfg_mode") == MODE_CLOUDFLARE:
         return _cloudflare_connection()
-    gateway_id = str(st.session_state.get("cfg_local_gateway_id") or LOCAL_GATEWAY_ID).strip()
+    gateway_id = _value("cfg_local_gateway_id").strip()
     return local_connection(emulator_base_url(), gateway_id=gateway_id)
 
 
@@ -114,35 +129,40 @@ def connection_sidebar() -> Connection:
     _init_state()
     with st.sidebar:
         st.subheader("Connection")
-        st.radio("Mode", (MODE_LOCAL, MODE_CLOUDFLARE), key="cfg_mode", horizontal=True,
+        st.radio("Mode", (MODE_LOCAL, MODE_CLOUDFLARE), key=_bind("cfg_mode"), horizontal=True,
                  help="Local emulator needs no account and no network. Cloudflare uses your account.")
-        conn = get_connection()
-        if conn.is_local:
+        _save("cfg_mode")
+        if _value("cfg_mode") == MODE_LOCAL:
             st.markdown(":green-badge[:material/computer: Local emulator]")
-            st.caption(f"Simulated Workers AI and AI Gateway at `{conn.api_base_url.rsplit('/client', 1)[0]}`. "
-                       "Enter an account ID and token under Cloudflare mode to use the real service.")
-            st.text_input("Gateway ID", key="cfg_local_gateway_id",
+            st.text_input("Gateway ID", key=_bind("cfg_local_gateway_id"),
                           help="'demo' has caching on; 'default' has it off, as on Cloudflare.")
+            _save("cfg_local_gateway_id")
+            conn = get_connection()
+            st.caption(f"Simulated Workers AI and AI Gateway at `{conn.api_base_url.rsplit('/client', 1)[0]}`. "
+                       "Switch to Cloudflare mode and enter an account ID and token to use the real service.")
             problems = conn.validate()
             _show_problems(problems, "gateway_id")
         else:
             st.markdown(":blue-badge[:material/cloud: Cloudflare]")
-            st.text_input("Account ID", key="cfg_account_id", placeholder="32 hex characters")
-            problems = conn.validate()
-            _show_problems(problems, "account_id")
-            st.text_input("API token", key="cfg_api_token", type="password",
+            st.text_input("Account ID", key=_bind("cfg_account_id"), placeholder="32 hex characters")
+            st.text_input("API token", key=_bind("cfg_api_token"), type="password",
                           help="A token with the Workers AI permission. Kept in this browser session only.")
-            _show_problems(problems, "api_token")
-            st.text_input("Gateway ID", key="cfg_gateway_id", placeholder="optional, e.g. my-gateway",
+            st.text_input("Gateway ID", key=_bind("cfg_gateway_id"), placeholder="optional, e.g. my-gateway",
                           help="Needed for the gateway route (AI Gateway dashboard).")
-            _show_problems(problems, "gateway_id")
             with st.expander("Advanced"):
-                st.text_input("Gateway token", key="cfg_gateway_token", type="password",
+                st.text_input("Gateway token", key=_bind("cfg_gateway_token"), type="password",
                               help="Only for an authenticated gateway (sent as cf-aig-authorization).")
-                st.text_input("API base URL", key="cfg_api_base_url", placeholder="https://api.cloudflare.com/client/v4")
-                st.text_input("Gateway base URL", key="cfg_gateway_base_url",
+                st.text_input("API base URL", key=_bind("cfg_api_base_url"),
+                              placeholder="https://api.cloudflare.com/client/v4")
+                st.text_input("Gateway base URL", key=_bind("cfg_gateway_base_url"),
                               placeholder="https://gateway.ai.cloudflare.com/v1")
-        if st.button("Verify token", icon=":material/verified_user:", disabled=bool(problems), width="stretch"):
+            _save(*(f"cfg_{name}" for name in (*_FIELDS, "api_base_url", "gateway_base_url")))
+            conn = get_connection()
+            problems = conn.validate()
+            for field_name in ("account_id", "api_token", "gateway_id"):
+                _show_problems(problems, field_name)
+        if st.button("Verify token", key="cfg_verify", icon=":material/verified_user:", disabled=bool(problems),
+                     width="stretch"):
             _verify(get_client())
     return conn
 
