@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 
@@ -15,6 +16,7 @@ class EmulatorOptions:
     allow_faults: bool = False  # honour the `x-emulator-fault` request header
     strict_gateways: bool = False  # unknown gateway ids answer 2001 instead of being created
     upstream_openai: str | None = None  # forward text generation to a local OpenAI-compatible server
+    upstream_model: str | None = None  # model name to ask the upstream for (default: the requested id)
 
 
 @dataclass
@@ -23,3 +25,8 @@ class EmulatorState:
     # Set once the server is bound; the gateway proxies cache misses to this base over real HTTP.
     base_url: str = ""
     extras: dict = field(default_factory=dict)
+    # Latency jitter and stream padding: seeded by options.seed, so a run's timings are reproducible.
+    latency_rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.latency_rng.seed(self.options.seed)
