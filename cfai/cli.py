@@ -1,0 +1,295 @@
+"""Command line for automation: `python -m cfai compare ...` (more subcommands can be added to `build_parser`).
+
+Exit codes: 0 ok, 2 bad arguments or settings, 1 the run failed entirely (no measured request succeeded).
+The summary printed with --json is built from the records as stored, by `cfai.stats.route_summary`, the same
+function the Compare and History pages call, so the numbers agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from typing import Any, TextIO
+
+from cfai.compare import MAX_CONCURRENCY, ROUTES, Plan, Runner, connection_label
+from cfai.config import (
+    LOCAL_ACCOUNT_ID,
+    LOCAL_API_TOKEN,
+    LOCAL_GATEWAY_ID,
+    ConfigError,
+    Connection,
+    cloudflare_settings,
+    connection_from_settings,
+    local_connection,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+DEFAULT_PROMPT = "In one sentence, what does a cache in front of an AI model save?"
+
+
+class UsageError(Exception):
+    """Bad arguments or settings: printed without a traceback, exit code 2."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cfai", description="Workers AI Lab from the command line.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser(
+        "compare",
+        help="compare routes (direct, gateway, gateway-skip) for one request, store the run, print a summary",
+        description="Send the same request N times per route, interleaved, and report latency percentiles, "
+        "cache hit rate and the speed-up of a gateway cache hit over the direct route.",
+    )
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model id (default {DEFAULT_MODEL})")
+    body = p.add_mutually_exclusive_group()
+    body.add_argument("--prompt", help="text generation: send {\"prompt\": TEXT} (the default body)")
+    body.add_argument("--text", help="text classification: send {\"text\": TEXT}")
+    body.add_argument("--body", help="any raw request body, as a JSON object")
+    p.add_argument("--max-tokens", type=int, help="add max_tokens to a --prompt body")
+    p.add_argument("--stream", action="store_true", help="stream the responses (TTFB = first token)")
+    p.add_argument("--routes", default="direct,gateway", help=f"comma-separated, from {','.join(ROUTES)}")
+    p.add_argument("--n", type=int, default=30, help="measured requests per route (default 30)")
+    p.add_argument("--warmup", type=_positive_int, default=1, help="warm-up requests per route, excluded (default 1)")
+    p.add_argument("--concurrency", type=int, default=1, help=f"closed loop: requests in flight, 1..{MAX_CONCURRENCY}")
+    p.add_argument("--rate", type=float, help="open loop: requests per second across all routes (overrides --concurrency)")
+    p.add_argument("--cache-mode", choices=("identical", "unique"), default="identical",
+                   help="identical: later gateway requests hit the cache; unique: every request misses")
+    p.add_argument("--cache-ttl", type=int, default=300,
+                   help="cf-aig-cache-ttl on the gateway route, seconds (default 300; 0 sends none)")
+    p.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds (default 60)")
+    p.add_argument("--name", default="", help="a name for the stored run")
+    p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                   help="extra request header, repeatable (e.g. x-emulator-delay-ms:50 against the emulator)")
+    where = p.add_argument_group("where to send requests (default: Cloudflare, credentials from env vars)")
+    where.add_argument("--local", action="store_true", help="start the local emulator in-process and use it")
+    where.add_argument("--speed", type=float, help="with --local: emulator speed-up factor (default realistic)")
+    where.add_argument("--api-base", help="Workers AI base URL, e.g. http://127.0.0.1:8787/client/v4")
+    where.add_argument("--gateway-base", help="AI Gateway base URL, e.g. http://127.0.0.1:8787/v1")
+    where.add_argument("--gateway-id", help="AI Gateway id (default $CLOUDFLARE_GATEWAY_ID, or 'demo' locally)")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print the summary as JSON")
+    out.add_argument("--db", help="history database (default $CFAI_DATA_DIR/history.sqlite3 or the user data dir)")
+    out.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(handler=cmd_compare)
+    return parser
+
+
+# --- compare -----------------------------------------------------------------------------------------------
+def request_body(args: argparse.Namespace) -> dict[str, Any]:
+    if args.body is not None:
+        try:
+            body = json.loads(args.body)
+        except ValueError as exc:
+            raise UsageError(f"--body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise UsageError("--body must be a JSON object, e.g. '{\"prompt\": \"Hello\"}'.")
+        return body
+    if args.text is not None:
+        return {"text": args.text}
+    body = {"prompt": args.prompt if args.prompt is not None else DEFAULT_PROMPT}
+    if args.max_tokens is not None:
+        body["max_tokens"] = args.max_tokens
+    return body
+
+
+def parse_headers(items: Sequence[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header {item!r}: write it as NAME:VALUE.")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    routes = tuple(r.strip() for r in args.routes.split(",") if r.strip())
+    plan = Plan(
+        model=args.model, body=request_body(args), routes=routes, n=args.n, warmup=args.warmup,
+        concurrency=args.concurrency, rate=args.rate, cache_ttl=args.cache_ttl or None, cache_mode=args.cache_mode,
+        stream=args.stream, timeout_s=args.timeout, name=args.name, extra_headers=parse_headers(args.header),
+    )
+    problems = plan.problems()
+    if problems:
+        raise UsageError(" ".join(problems))
+    return plan
+
+
+def connection_from_args(args: argparse.Namespace, env: dict[str, str], stack: ExitStack) -> Connection:
+    """--local: an in-process emulator. --api-base/--gateway-base: those URLs, with env credentials when set,
+    else the emulator's defaults (account 'local', gateway 'demo'). Otherwise Cloudflare from env vars."""
+    if args.local and (args.api_base or args.gateway_base):
+        raise UsageError("Use either --local or --api-base/--gateway-base, not both.")
+    if args.local:
+        from cfai.emulator import start_emulator
+
+        kwargs = {"speed": args.speed} if args.speed else {}
+        handle = start_emulator(port=0, **kwargs)
+        stack.callback(handle.stop)
+        return local_connection(handle.base_url, gateway_id=args.gateway_id)
+    settings = cloudflare_settings(env)
+    cloud = connection_from_settings(settings)
+    if args.api_base or args.gateway_base:
+        if cloud is None:
+            base = Connection(mode="local", account_id=LOCAL_ACCOUNT_ID, api_token=LOCAL_API_TOKEN,
+                              gateway_id=LOCAL_GATEWAY_ID)
+        else:
+            base = cloud
+        changes = {k: v for k, v in (("api_base_url", args.api_base), ("gateway_base_url", args.gateway_base)) if v}
+        if args.gateway_id:
+            changes["gateway_id"] = args.gateway_id
+        return base.with_changes(**changes)
+    if cloud is None:
+        raise UsageError(
+            "No Cloudflare credentials: set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN (and "
+            "CLOUDFLARE_GATEWAY_ID for the gateway routes), or use --local for the built-in emulator."
+        )
+    conn = cloud.with_changes(gateway_id=args.gateway_id) if args.gateway_id else cloud
+    problems = conn.validate()
+    if problems:
+        raise UsageError(" ".join(str(p) for p in problems))
+    return conn
+
+
+def _progress_printer(total: int, stream: TextIO) -> Callable[[Any], None]:
+    done = 0
+    step = max(1, total // 20)
+
+    def on_record(record: Any) -> None:
+        nonlocal done
+        done += 1
+        if done % step == 0 or done == total:
+            stream.write(f"\r{done}/{total} requests")
+            if done == total:
+                stream.write("\n")
+            stream.flush()
+
+    return on_record
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The summary as a plain-text table for humans."""
+    head = ("route", "n", "errors", "hit rate", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "mean ms", "ttfb p50")
+    rows = [head]
+    for route, s in summary["routes"].items():
+        hit = "-" if s["hit_rate"] is None else f"{s['hit_rate']:.0%}"
+        rows.append((route, str(s["n"]), str(s["errors"]), hit, _fmt(s["p50_ms"]), _fmt(s["p90_ms"]),
+                     _fmt(s["p95_ms"]), _fmt(s["p99_ms"]), _fmt(s["mean_ms"]), _fmt(s.get("ttfb_p50_ms"))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in rows]
+    sp = summary["speedup"]
+    if sp["median_ratio"] is None:
+        lines.append("\nspeed-up of a gateway cache hit over direct: not computable "
+                     f"({sp['n_numerator']} direct, {sp['n_denominator']} gateway hits succeeded)")
+    else:
+        lo, hi = sp["ci95"]
+        lines.append(f"\nspeed-up of a gateway cache hit over direct (ratio of medians): {sp['median_ratio']:.2f}x "
+                     f"(95% CI {lo:.2f} to {hi:.2f}; {sp['n_numerator']} direct vs {sp['n_denominator']} hits)")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
+    from cfai.stats import route_summary
+    from cfai.store import Store
+
+    plan = plan_from_args(args)
+    with ExitStack() as stack:
+        conn = connection_from_args(args, env, stack)
+        from cfai.client import Client
+
+        client = Client(conn)
+        stack.callback(client.close)
+        try:
+            runner = Runner(client, plan)
+        except (ConfigError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        store = Store(args.db) if args.db else Store()
+        stack.callback(store.close)
+        # Saved as it goes: Ctrl-C or a crash keeps what was measured.
+        store.begin_run(runner.run_id, plan, connection_label=connection_label(conn))
+        progress = None if args.quiet else _progress_printer(runner.total, err)
+
+        def on_record(record: Any) -> None:
+            store.add_records(runner.run_id, [record])
+            if progress:
+                progress(record)
+
+        cancel = threading.Event()
+        try:
+            result = _run_in_thread(runner, on_record, cancel)
+        finally:
+            # On Ctrl-C the run is cancelled and stored as such: what was measured is kept.
+            store.finish_run(runner.run_id, cancelled=cancel.is_set())
+        status = store.get_run(runner.run_id)["status"]
+        summary = {"run_id": runner.run_id, "status": status, "model": plan.model,
+                   **route_summary(store.load_records(runner.run_id))}
+    if args.json:
+        out.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        out.write(f"run {summary['run_id']} ({status}), model {plan.model}, stored in {store.path}\n\n")
+        out.write(format_table(summary) + "\n")
+    if result.cancelled:
+        return EXIT_FAILED
+    return EXIT_FAILED if status == "failed" else EXIT_OK
+
+
+def _run_in_thread(runner: Runner, on_record: Callable[[Any], None], cancel: threading.Event):
+    """Run in a worker thread so Ctrl-C in the main thread cancels cleanly instead of killing mid-write."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = runner.run(on_record=on_record, cancel=cancel)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the main thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="cfai-compare", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+# --- entry point -------------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse prints its own message
+        return int(exc.code or 0) and EXIT_USAGE
+    try:
+        return args.handler(args, out, err, dict(os.environ))
+    except UsageError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE

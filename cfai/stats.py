@@ -1,0 +1,247 @@
+"""Statistics over comparison records: percentiles per route and cache status, hit rate, and the speed-up of a
+gateway cache hit over the direct route with a bootstrap confidence interval. Vectorised pandas/numpy.
+
+Conventions (the README explains them to users):
+- Warm-up records are excluded everywhere.
+- `count` is every measured request, `errors` those that failed; latency statistics use successful requests
+  only, because a failure's duration says how fast it failed, not how fast the route answers.
+- `hit_rate` is hits / count on routes that report a cache status (the gateway routes), NaN elsewhere.
+- Percentiles interpolate linearly between the closest ranks (numpy's default, Excel's PERCENTILE.INC).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROUTE_ORDER = ("direct", "gateway", "gateway-skip")
+PERCENTILES = (50, 90, 95, 99)
+CACHE_STATUS_ORDER = ("all", "HIT", "MISS")
+SUMMARY_COLUMNS = (
+    "group", "route", "cache_status", "count", "ok", "errors", "hit_rate",
+    "min", "mean", *(f"p{p}" for p in PERCENTILES), "max",
+)
+
+
+def measured(df: pd.DataFrame) -> pd.DataFrame:
+    """The records that count: warm-ups removed."""
+    return df.loc[~df["warmup"].astype(bool)]
+
+
+def route_sort_key(route: str) -> tuple[int, str]:
+    return (ROUTE_ORDER.index(route) if route in ROUTE_ORDER else len(ROUTE_ORDER), route)
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    grouped = frame.groupby(keys, sort=False, observed=True)
+    out = grouped.agg(
+        count=("ok", "size"),
+        ok=("ok", "sum"),
+        hits=("hit", "sum"),
+        reported=("reported", "sum"),
+        min=("value", "min"),
+        mean=("value", "mean"),
+        max=("value", "max"),
+    )
+    levels = [p / 100 for p in PERCENTILES]
+    # reindex: groups whose values are all NaN (only errors) drop out of quantile(); they get NaN back.
+    quantiles = grouped["value"].quantile(levels).unstack().reindex(index=out.index, columns=levels)
+    quantiles.columns = [f"p{p}" for p in PERCENTILES]
+    return out.join(quantiles).reset_index()
+
+
+def summarize(df: pd.DataFrame, metric: str = "total_ms") -> pd.DataFrame:
+    """One row per route (cache_status "all") and per (route, cache status), warm-ups excluded.
+
+    Columns: group (a label for tables), route, cache_status, count, ok, errors, hit_rate, min, mean, p50,
+    p90, p95, p99, max (the statistics in the unit of `metric`, milliseconds for the *_ms columns).
+    """
+    m = measured(df)
+    if m.empty:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    ok = m["ok"].astype(bool)
+    status = m["cache_status"]
+    frame = pd.DataFrame({
+        "route": m["route"].astype(str),
+        "cache_status": status,
+        "ok": ok,
+        "hit": status.eq("HIT").fillna(False).astype(bool),
+        "reported": status.notna(),
+        "value": pd.to_numeric(m[metric], errors="coerce").astype(float).where(ok),
+    })
+    by_route = _aggregate(frame, ["route"])
+    by_route["cache_status"] = "all"
+    by_status = _aggregate(frame.loc[frame["reported"]], ["route", "cache_status"])
+    out = pd.concat([by_route, by_status], ignore_index=True)
+    out["errors"] = out["count"] - out["ok"]
+    out["hit_rate"] = (out["hits"] / out["count"]).where(out["reported"] > 0)
+    out["group"] = np.where(out["cache_status"].eq("all"), out["route"], out["route"] + " · " + out["cache_status"])
+    order = [
+        (route_sort_key(r), CACHE_STATUS_ORDER.index(s) if s in CACHE_STATUS_ORDER else 99, s)
+        for r, s in zip(out["route"], out["cache_status"], strict=True)
+    ]
+    out = out.iloc[sorted(range(len(out)), key=order.__getitem__)]
+    out = out[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+    return out.astype({"count": "int64", "ok": "int64", "errors": "int64"})
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """median(numerator) / median(denominator): above 1 means the denominator (e.g. a gateway hit) is faster.
+    Fields are None when not computable (a group without successful measured requests)."""
+
+    median_ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_num: int
+    n_den: int
+    median_num: float | None = None
+    median_den: float | None = None
+    numerator: str = "direct"
+    denominator: str = "gateway HIT"
+    n_boot: int = 0
+
+    @property
+    def computable(self) -> bool:
+        return self.median_ratio is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _select(df: pd.DataFrame, target: str | tuple[str, str], metric: str) -> np.ndarray:
+    m = measured(df)
+    mask = m["ok"].astype(bool)
+    if isinstance(target, tuple):
+        route, status = target
+        mask &= m["route"].eq(route) & m["cache_status"].eq(status).fillna(False).astype(bool)
+    else:
+        mask &= m["route"].eq(target)
+    values = pd.to_numeric(m.loc[mask, metric], errors="coerce").to_numpy(dtype=float)
+    return values[~np.isnan(values)]
+
+
+def bootstrap_medians(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Medians of `n_boot` resamples (with replacement) of `values`, drawn exactly but in O(n_boot).
+
+    A resample of x is x_sorted[floor(n * U_i)] for n uniforms U_i, and floor is monotone, so the resample's
+    k-th smallest value is x_sorted[floor(n * U_(k))]. The order statistic U_(k) ~ Beta(k, n - k + 1), and the
+    next one is U_(k) + (1 - U_(k)) * Beta(1, n - k). So the median of a resample has exactly the same
+    distribution as resampling n values and sorting them, without the n_boot x n array (2000 x 50,000
+    resamples would be 800 MB).
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    k = (n + 1) // 2  # the (lower) middle rank, 1-based
+
+    def at(u: np.ndarray) -> np.ndarray:
+        return x[np.minimum((u * n).astype(np.int64), n - 1)]
+
+    u_k = rng.beta(k, n - k + 1, size=n_boot)
+    if n % 2:
+        return at(u_k)
+    u_next = u_k + (1.0 - u_k) * rng.beta(1, n - k, size=n_boot)
+    return (at(u_k) + at(u_next)) / 2.0
+
+
+def _label(target: str | tuple[str, str]) -> str:
+    return " ".join(target) if isinstance(target, tuple) else target
+
+
+def speedup(
+    df: pd.DataFrame,
+    numerator_route: str = "direct",
+    denominator: str | tuple[str, str] = ("gateway", "HIT"),
+    metric: str = "total_ms",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Speedup:
+    """Ratio of medians with a 95% percentile-bootstrap interval (both groups resampled independently).
+
+    `denominator` is a route, or (route, cache status). Successful measured requests only. Seeded, so the same
+    records always give the same interval (the CLI and the page agree to the last digit).
+    """
+    num = _select(df, numerator_route, metric)
+    den = _select(df, denominator, metric)
+    label_num, label_den = _label(numerator_route), _label(denominator)
+    if num.size == 0 or den.size == 0:
+        return Speedup(None, None, None, int(num.size), int(den.size), numerator=label_num, denominator=label_den)
+    med_num, med_den = float(np.median(num)), float(np.median(den))
+    ratio = med_num / med_den if med_den > 0 else math.inf
+    rng = np.random.default_rng(seed)
+    boot_num = bootstrap_medians(num, n_boot, rng)
+    boot_den = bootstrap_medians(den, n_boot, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = boot_num / boot_den
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return Speedup(
+        median_ratio=ratio, ci_low=float(low), ci_high=float(high), n_num=int(num.size), n_den=int(den.size),
+        median_num=med_num, median_den=med_den, numerator=label_num, denominator=label_den, n_boot=n_boot,
+    )
+
+
+def _num(value: Any, digits: int) -> float | None:
+    """A JSON-safe rounded float: None for NaN/None/inf."""
+    if value is None or pd.isna(value):
+        return None
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _stats_dict(row: pd.Series) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "n": int(row["count"]),
+        "ok": int(row["ok"]),
+        "errors": int(row["errors"]),
+        "hit_rate": _num(row["hit_rate"], 4),
+        "min_ms": _num(row["min"], 3),
+        "mean_ms": _num(row["mean"], 3),
+    }
+    for p in PERCENTILES:
+        out[f"p{p}_ms"] = _num(row[f"p{p}"], 3)
+    out["max_ms"] = _num(row["max"], 3)
+    return out
+
+
+def route_summary(df: pd.DataFrame, metric: str = "total_ms") -> dict[str, Any]:
+    """The run's headline numbers, JSON-ready: {"routes": {route: {n, ok, errors, hit_rate, min_ms, mean_ms,
+    p50_ms, p90_ms, p95_ms, p99_ms, max_ms, ttfb_p50_ms, by_cache_status: {HIT: {...}, MISS: {...}}}},
+    "speedup": {median_ratio, ci95: [lo, hi], ...}}.
+
+    The one function both the CLI's --json and the Compare/History pages use, so they always agree.
+    """
+    table = summarize(df, metric)
+    ttfb_p50: dict[str, float] = {}
+    if "ttfb_ms" in df.columns:
+        ttfb = summarize(df, "ttfb_ms")
+        ttfb = ttfb.loc[ttfb["cache_status"].eq("all")]
+        ttfb_p50 = dict(zip(ttfb["route"], ttfb["p50"], strict=True))
+    routes: dict[str, Any] = {}
+    for _, row in table.iterrows():
+        if row["cache_status"] == "all":
+            entry = _stats_dict(row)
+            entry["ttfb_p50_ms"] = _num(ttfb_p50.get(row["route"]), 3)
+            entry["by_cache_status"] = {}
+            routes[row["route"]] = entry
+        else:
+            routes[row["route"]]["by_cache_status"][row["cache_status"]] = _stats_dict(row)
+    s = speedup(df, "direct", ("gateway", "HIT"), metric=metric)
+    return {
+        "metric": metric,
+        "routes": routes,
+        "speedup": {
+            "numerator": s.numerator,
+            "denominator": s.denominator,
+            "median_ratio": _num(s.median_ratio, 4),
+            "ci95": [_num(s.ci_low, 4), _num(s.ci_high, 4)],
+            "n_numerator": s.n_num,
+            "n_denominator": s.n_den,
+            "numerator_median_ms": _num(s.median_num, 3),
+            "denominator_median_ms": _num(s.median_den, 3),
+            "n_boot": s.n_boot,
+        },
+    }

@@ -1,0 +1,172 @@
+"""Statistics: hand-computed percentiles, hit rate, warm-up exclusion, the bootstrap speed-up interval."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cfai.compare import Record, normalize_records_frame, records_frame
+from cfai.stats import PERCENTILES, bootstrap_medians, route_summary, speedup, summarize
+
+
+def rec(seq: int, route: str, total: float | None, *, ok: bool = True, cache: str | None = None,
+        warmup: bool = False, ttfb: float | None = None) -> Record:
+    return Record(run_id="r1", seq=seq, route=route, warmup=warmup, intended_start_s=seq * 0.1,
+                  actual_start_s=seq * 0.1, status=200 if ok else 500, ok=ok, cache_status=cache,
+                  ttfb_ms=ttfb if ttfb is not None else (total / 2 if total else None), total_ms=total)
+
+
+@pytest.fixture
+def small() -> pd.DataFrame:
+    records = [
+        # warm-ups: huge values that must not show up anywhere
+        rec(0, "direct", 9999.0, warmup=True),
+        rec(1, "gateway", 9999.0, cache="MISS", warmup=True),
+        # direct: 10..50, plus an error whose duration must not count as latency
+        *[rec(2 + i, "direct", v) for i, v in enumerate([30.0, 10.0, 50.0, 20.0, 40.0])],
+        rec(7, "direct", 1.0, ok=False),
+        # gateway: 3 hits (4, 5, 6) and 1 miss (60)
+        rec(8, "gateway", 4.0, cache="HIT"),
+        rec(9, "gateway", 60.0, cache="MISS"),
+        rec(10, "gateway", 5.0, cache="HIT"),
+        rec(11, "gateway", 6.0, cache="HIT"),
+    ]
+    return records_frame(records)
+
+
+def row(table: pd.DataFrame, route: str, cache_status: str = "all") -> pd.Series:
+    match = table[(table["route"] == route) & (table["cache_status"] == cache_status)]
+    assert len(match) == 1, table
+    return match.iloc[0]
+
+
+def test_percentiles_are_hand_computed_linear_interpolation(small):
+    table = summarize(small)
+    d = row(table, "direct")
+    # sorted ok values 10 20 30 40 50; rank (n-1)*q: p90 -> 3.6 -> 40 + 0.6*10
+    assert (d["min"], d["mean"], d["p50"], d["max"]) == (10.0, 30.0, 30.0, 50.0)
+    assert d["p90"] == pytest.approx(46.0)
+    assert d["p95"] == pytest.approx(48.0)
+    assert d["p99"] == pytest.approx(49.6)
+    assert (d["count"], d["ok"], d["errors"]) == (6, 5, 1)
+    assert np.isnan(d["hit_rate"])  # direct reports no cache status
+
+
+def test_rows_per_route_and_cache_status_with_hit_rate(small):
+    table = summarize(small)
+    assert list(table["group"]) == ["direct", "gateway", "gateway · HIT", "gateway · MISS"]
+    assert list(table.columns[:7]) == ["group", "route", "cache_status", "count", "ok", "errors", "hit_rate"]
+    g = row(table, "gateway")
+    assert g["count"] == 4 and g["hit_rate"] == 0.75
+    hit = row(table, "gateway", "HIT")
+    assert (hit["count"], hit["hit_rate"], hit["p50"], hit["min"], hit["max"]) == (3, 1.0, 5.0, 4.0, 6.0)
+    assert row(table, "gateway", "MISS")["hit_rate"] == 0.0
+
+
+def test_warmups_are_excluded(small):
+    table = summarize(small)
+    assert table["max"].max() < 9999.0
+    assert table.loc[table["cache_status"] == "all", "count"].sum() == 10
+
+
+def test_other_metric_and_empty_input(small):
+    ttfb = summarize(small, "ttfb_ms")
+    assert row(ttfb, "direct")["p50"] == 15.0
+    empty = summarize(small.iloc[0:0])
+    assert empty.empty and "p99" in empty.columns
+
+
+def test_route_with_only_errors_has_nan_latency():
+    table = summarize(records_frame([rec(0, "direct", 5.0, ok=False), rec(1, "direct", 7.0, ok=False)]))
+    d = row(table, "direct")
+    assert d["errors"] == 2 and np.isnan(d["p50"])
+
+
+@pytest.mark.parametrize("n", [7, 8])
+def test_bootstrap_medians_match_naive_resampling(n):
+    values = np.array([3.0, 9.0, 1.0, 7.0, 5.0, 11.0, 2.0, 8.0][:n])
+    exact = bootstrap_medians(values, 40_000, np.random.default_rng(1))
+    idx = np.random.default_rng(2).integers(0, n, size=(40_000, n))
+    naive = np.median(values[idx], axis=1)
+    for q in (10, 25, 50, 75, 90):
+        assert np.percentile(exact, q) == pytest.approx(np.percentile(naive, q), abs=0.51)
+    assert exact.mean() == pytest.approx(naive.mean(), abs=0.05)
+
+
+def synthetic(n_direct: int, n_hits: int, seed: int) -> pd.DataFrame:
+    """Lognormal latencies with known medians: direct 120 ms, gateway hits 30 ms, so the true ratio is 4."""
+    rng = np.random.default_rng(seed)
+    direct = 120.0 * rng.lognormal(0.0, 0.4, n_direct)
+    hits = 30.0 * rng.lognormal(0.0, 0.4, n_hits)
+    return normalize_records_frame(pd.DataFrame({
+        "run_id": "syn", "seq": np.arange(n_direct + n_hits), "route": ["direct"] * n_direct + ["gateway"] * n_hits,
+        "warmup": False, "ok": True, "status": 200, "cache_status": [None] * n_direct + ["HIT"] * n_hits,
+        "total_ms": np.concatenate([direct, hits]),
+    }))
+
+
+def test_speedup_interval_contains_true_ratio():
+    covered = 0
+    for seed in range(20):
+        s = speedup(synthetic(60, 60, seed), n_boot=2000, seed=seed)
+        assert s.ci_low < s.median_ratio < s.ci_high
+        covered += s.ci_low <= 4.0 <= s.ci_high
+    assert covered >= 17  # a 95% interval; 20 trials
+
+
+def test_speedup_is_seeded_and_reports_sizes():
+    df = synthetic(31, 30, 5)
+    a, b = speedup(df), speedup(df)
+    assert a == b
+    assert (a.n_num, a.n_den) == (31, 30)
+    assert a.median_ratio == pytest.approx(a.median_num / a.median_den)
+
+
+def test_speedup_not_computable_without_hits(small):
+    s = speedup(small[small["cache_status"].ne("HIT").fillna(True)])
+    assert s.median_ratio is None and s.ci_low is None and not s.computable and s.n_den == 0
+
+
+def test_speedup_with_route_denominator(small):
+    s = speedup(small, "direct", "gateway")
+    assert s.median_ratio == pytest.approx(30.0 / 5.5)  # gateway ok values 4 5 6 60 -> median 5.5
+
+
+def test_route_summary_is_json_ready(small):
+    summary = route_summary(small)
+    text = json.dumps(summary, allow_nan=False)
+    assert json.loads(text) == summary
+    direct, gateway = summary["routes"]["direct"], summary["routes"]["gateway"]
+    assert direct["n"] == 6 and direct["errors"] == 1 and direct["hit_rate"] is None
+    assert direct["p50_ms"] == 30.0 and direct["p99_ms"] == 49.6
+    assert gateway["hit_rate"] == 0.75 and gateway["by_cache_status"]["HIT"]["n"] == 3
+    assert summary["speedup"]["median_ratio"] == round(30.0 / 5.0, 4)
+    lo, hi = summary["speedup"]["ci95"]
+    assert lo <= summary["speedup"]["median_ratio"] <= hi
+
+
+def test_100k_records_are_fast():
+    n = 100_000
+    rng = np.random.default_rng(0)
+    routes = np.array(["direct", "gateway", "gateway-skip"])[np.arange(n) % 3]
+    cache = np.where(routes == "direct", None, np.where(rng.random(n) < 0.9, "HIT", "MISS"))
+    df = normalize_records_frame(pd.DataFrame({
+        "run_id": "big", "seq": np.arange(n), "route": routes, "warmup": np.arange(n) < 3,
+        "intended_start_s": 0.0, "actual_start_s": 0.0, "status": 200, "ok": rng.random(n) > 0.01,
+        "cache_status": cache, "ttfb_ms": rng.lognormal(3, 0.3, n), "total_ms": rng.lognormal(4, 0.3, n),
+    }))
+    summarize(df.iloc[:100])  # warm pandas' code paths
+    started = time.perf_counter()
+    table = summarize(df)
+    s = speedup(df)
+    elapsed = time.perf_counter() - started
+    assert len(table) == 7 and s.computable  # 3 routes + HIT/MISS of 2 gateway routes
+    assert elapsed < 1.0, f"statistics on 100k records took {elapsed:.2f} s"
+
+
+def test_percentile_columns_follow_constant():
+    assert [f"p{p}" for p in PERCENTILES] == ["p50", "p90", "p95", "p99"]
