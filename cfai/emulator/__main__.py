@@ -1,0 +1,60 @@
+"""`python -m cfai.emulator`: serve the emulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from cfai.emulator.server import start_emulator
+
+TOKEN_ENV = "CFAI_EMULATOR_API_TOKEN"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m cfai.emulator", description="Local Workers AI + AI Gateway emulator")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=8787, help="0 picks a free port (default 8787)")
+    p.add_argument("--speed", type=float, default=1.0, help="divide simulated latencies by this (default 1)")
+    p.add_argument("--api-token", default=None, help=f"require this bearer token (or set {TOKEN_ENV})")
+    p.add_argument("--seed", type=int, default=0, help="default seed of the text simulator")
+    p.add_argument("--allow-faults", action="store_true", help="honour x-emulator-fault / x-emulator-delay-ms")
+    p.add_argument("--strict-gateways", action="store_true", help="unknown gateway ids answer 2001")
+    p.add_argument("--upstream-openai", default=None, metavar="URL",
+                   help="forward text generation to this OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1)")
+    p.add_argument("--upstream-model", default=None, help="model name to request from the upstream server")
+    args = p.parse_args(argv)
+    if args.speed <= 0:
+        p.error("--speed must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # installed first, so an early signal still stops cleanly
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        handle = start_emulator(
+            host=args.host, port=args.port, speed=args.speed,
+            api_token=args.api_token or os.environ.get(TOKEN_ENV) or None,
+            seed=args.seed, allow_faults=args.allow_faults, strict_gateways=args.strict_gateways,
+            upstream_openai=args.upstream_openai, upstream_model=args.upstream_model,
+        )
+    except (OSError, RuntimeError) as exc:
+        print(f"cannot start the emulator on {args.host}:{args.port}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(f"listening on {handle.base_url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if not handle.running:
+                return 1
+    finally:
+        handle.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

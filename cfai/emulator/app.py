@@ -1,0 +1,77 @@
+"""Assembles the emulator's Starlette app: Workers AI routes, the AI Gateway routes (when present),
+Cloudflare-shaped errors for every failure, and a clean shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from cfai.emulator import classification
+from cfai.emulator.envelope import INTERNAL, METHOD_NOT_ALLOWED, cf_error, no_route
+from cfai.emulator.middleware import EmulatorMiddleware, ErrorEnvelopeMiddleware
+from cfai.emulator.state import EmulatorState
+from cfai.emulator.workers_ai import WorkersAI
+
+
+def _gateway_module() -> Any | None:
+    """The AI Gateway half lives in cfai.emulator.gateway; run without it while it does not exist."""
+    try:
+        return importlib.import_module("cfai.emulator.gateway")
+    except ModuleNotFoundError as exc:
+        if exc.name == "cfai.emulator.gateway":
+            return None
+        raise
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    if status == 404:
+        return no_route()
+    if status == 405:
+        return cf_error(405, METHOD_NOT_ALLOWED, "Method not allowed")
+    return cf_error(status, INTERNAL, str(getattr(exc, "detail", "")) or "Error")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Reached only when a response had already started (ErrorEnvelopeMiddleware answers the rest).
+    return cf_error(500, INTERNAL, "Internal server error")
+
+
+def create_app(state: EmulatorState) -> Starlette:
+    workers_ai = WorkersAI(state)
+    routes: list[BaseRoute] = workers_ai.routes()
+    gateway = _gateway_module()
+    if gateway is not None:
+        routes += list(gateway.gateway_routes(state))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        classification.warm_up()
+        try:
+            yield
+        finally:
+            await workers_ai.aclose()
+            if gateway is not None and hasattr(gateway, "close_gateway"):
+                await gateway.close_gateway(state)
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        HTTPException: _http_error,
+        Exception: _server_error,
+    }
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(ErrorEnvelopeMiddleware), Middleware(EmulatorMiddleware, state=state)],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+    app.state.emulator = state
+    return app

@@ -1,0 +1,42 @@
+"""Sentiment classification with VADER, shaped like `@cf/huggingface/distilbert-sst-2-int8`'s output."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+from cfai.emulator.envelope import InputError
+
+# VADER's compound score is in [-1, 1]; a steep logistic gives distilbert-like confident scores.
+_STEEPNESS = 8.0
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def warm_up() -> None:
+    """Load the lexicon now (about 0.1 s) rather than on the first request."""
+    _analyzer()
+
+
+def classify(text: str) -> list[dict[str, Any]]:
+    """`[{"label": "NEGATIVE", "score": p}, {"label": "POSITIVE", "score": 1 - p}]`, scores summing to 1."""
+    compound = _analyzer().polarity_scores(text)["compound"]
+    positive = 1.0 / (1.0 + math.exp(-_STEEPNESS * compound))
+    return [{"label": "NEGATIVE", "score": 1.0 - positive}, {"label": "POSITIVE", "score": positive}]
+
+
+def parse_classification(body: dict[str, Any]) -> str:
+    if "text" not in body:
+        raise InputError("required properties at '/' are 'text'")
+    text = body["text"]
+    if not isinstance(text, str):
+        raise InputError("Type mismatch of '/text', 'string' expected")
+    if not text:
+        raise InputError("'/text' must not be empty (minLength 1)")
+    return text

@@ -1,0 +1,132 @@
+"""Runs the emulator with uvicorn in a background thread of this process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from cfai.emulator.app import create_app
+from cfai.emulator.faults import install_log_filter
+from cfai.emulator.state import EmulatorOptions, EmulatorState
+
+STARTUP_TIMEOUT_S = 20.0
+
+
+class EmulatorHandle:
+    """A running emulator: `.base_url`, `.port`, `.state`, `.stop()` (idempotent), usable as a context manager."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, state: EmulatorState, host: str, port: int):
+        self._server, self._thread, self.state = server, thread, state
+        self.host, self.port = host, port
+        self.base_url = state.base_url
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stopped
+
+    def __enter__(self) -> EmulatorHandle:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"EmulatorHandle({self.base_url!r}, running={self.running})"
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _wait_until_accepting(host: str, port: int, thread: threading.Thread, server: uvicorn.Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("the emulator failed to start (see the log above)")
+        if server.started:
+            try:
+                with socket.create_connection((host, port), timeout=1.0):
+                    return
+            except OSError:
+                pass
+        time.sleep(0.01)
+    server.should_exit = True
+    raise RuntimeError(f"the emulator did not accept connections within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def start_emulator(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    speed: float = 1.0,
+    api_token: str | None = None,
+    seed: int = 0,
+    allow_faults: bool = False,
+    strict_gateways: bool = False,
+    upstream_openai: str | None = None,
+    upstream_model: str | None = None,
+) -> EmulatorHandle:
+    """Start the emulator in a background thread; returns once its socket accepts connections.
+
+    port=0 picks a free port (see `.port` / `.base_url`). `speed` divides every simulated latency.
+    """
+    if speed <= 0:
+        raise ValueError("speed must be positive")
+    options = EmulatorOptions(
+        host=host, port=port, speed=speed, api_token=api_token or None, seed=seed, allow_faults=allow_faults,
+        strict_gateways=strict_gateways, upstream_openai=upstream_openai, upstream_model=upstream_model,
+    )
+    state = EmulatorState(options)
+    # Bind first, so the real port is known (and state.base_url set) before the app is built.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is TCP, and without
+    # it every response pays ~40 ms of Nagle + delayed ACK on keep-alive connections.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    bound_port = sock.getsockname()[1]
+    state.base_url = f"http://{_url_host(host)}:{bound_port}"
+    install_log_filter()
+    config = uvicorn.Config(
+        create_app(state),
+        log_level="warning",
+        access_log=False,
+        http="h11",
+        lifespan="on",
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=3,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"cfai-emulator-{bound_port}",
+                              daemon=True)
+    thread.start()
+    try:
+        _wait_until_accepting(_url_host(host).strip("[]"), bound_port, thread, server)
+    except RuntimeError:
+        thread.join(5)
+        sock.close()
+        raise
+    return EmulatorHandle(server, thread, state, host, bound_port)
