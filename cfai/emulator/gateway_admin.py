@@ -1,0 +1,192 @@
+"""The AI Gateway management API: gateway CRUD and the logs API, in the Cloudflare v4 envelope."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cfai.emulator.envelope import AUTH_ERROR, cf_error, cf_success_body
+from cfai.emulator.gateway_config import ConfigError
+from cfai.emulator.gateway_logs import ORDER_FIELDS, LogQuery, parse_time
+from cfai.emulator.gateway_runtime import GatewayRuntime, get_runtime
+from cfai.emulator.state import EmulatorState
+
+MAX_PER_PAGE = 1000  # Cloudflare pages logs more narrowly; a local lab may fetch more at once
+
+# Emulator's choice of codes where Cloudflare's exact ones are not documented.
+CODE_BAD_REQUEST = 7001
+CODE_NOT_FOUND = 7002
+
+
+def ok(result: Any, result_info: dict[str, int] | None = None) -> JSONResponse:
+    body = cf_success_body(result)
+    if result_info is not None:
+        body["result_info"] = result_info
+    return JSONResponse(body)
+
+
+def fail(status: int, code: int, message: str) -> JSONResponse:
+    return cf_error(status, code, message)
+
+
+def _authorized(state: EmulatorState, request: Request) -> bool:
+    token = state.options.api_token
+    if not token:
+        return True
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise ConfigError("the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ConfigError("the body must be a JSON object")
+    return data
+
+
+def _bool_param(value: str | None, name: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise ConfigError(f"{name} must be true or false")
+
+
+def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+    if not lo <= n <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}")
+    return n
+
+
+def log_query(params: Any) -> LogQuery:
+    """A LogQuery from the logs API's query string; raises ConfigError on a bad value."""
+    direction = (params.get("direction") or params.get("order_by_direction") or "desc").lower()
+    if direction not in ("asc", "desc"):
+        raise ConfigError("direction must be asc or desc")
+    q = LogQuery(
+        page=_int_param(params.get("page"), "page", 1, 1, 10**9),
+        per_page=_int_param(params.get("per_page"), "per_page", 20, 1, MAX_PER_PAGE),
+        order_by=params.get("order_by") or "created_at",
+        direction=direction,
+        cached=_bool_param(params.get("cached"), "cached"),
+        success=_bool_param(params.get("success"), "success"),
+        model=params.get("model") or None,
+        provider=params.get("provider") or None,
+        event_id=params.get("event_id") or None,
+    )
+    if q.order_by not in ORDER_FIELDS:
+        raise ConfigError(f"order_by must be one of {', '.join(sorted(ORDER_FIELDS))}")
+    try:
+        if params.get("start_date"):
+            q.start_ts = parse_time(params["start_date"])
+        if params.get("end_date"):
+            q.end_ts = parse_time(params["end_date"])
+        if params.get("min_duration"):
+            q.min_duration = float(params["min_duration"])
+        if params.get("max_duration"):
+            q.max_duration = float(params["max_duration"])
+    except ValueError:
+        raise ConfigError("start_date/end_date must be ISO 8601 dates; durations numbers of ms") from None
+    return q
+
+
+def admin_routes(state: EmulatorState) -> list[BaseRoute]:
+    base = "/client/v4/accounts/{account}/ai-gateway/gateways"
+
+    def guarded(handler):
+        async def endpoint(request: Request) -> Response:
+            if not _authorized(state, request):
+                return fail(401, AUTH_ERROR, "Authentication error")
+            try:
+                return await handler(get_runtime(state), request, **request.path_params)
+            except ConfigError as exc:
+                return fail(400, CODE_BAD_REQUEST, str(exc))
+
+        return endpoint
+
+    async def list_gateways(rt: GatewayRuntime, request: Request, account: str) -> Response:
+        gateways = rt.store.list(account)
+        search = request.query_params.get("search")
+        if search:
+            gateways = [g for g in gateways if search.lower() in g.id]
+        page = _int_param(request.query_params.get("page"), "page", 1, 1, 10**9)
+        per_page = _int_param(request.query_params.get("per_page"), "per_page", 20, 1, 1000)
+        rows = gateways[(page - 1) * per_page : page * per_page]
+        info = {"page": page, "per_page": per_page, "count": len(rows), "total_count": len(gateways)}
+        return ok([g.to_api() for g in rows], result_info=info)
+
+    async def create_gateway(rt: GatewayRuntime, request: Request, account: str) -> Response:
+        data = await _json_object(request)
+        gw = rt.store.create(account, data.get("id"), data)
+        return ok(gw.to_api())
+
+    async def get_gateway(rt: GatewayRuntime, request: Request, account: str, gateway_id: str) -> Response:
+        gw = rt.store.get(account, gateway_id)
+        if gw is None:
+            return fail(404, CODE_NOT_FOUND, f"Gateway {gateway_id!r} not found")
+        return ok(gw.to_api())
+
+    async def update_gateway(rt: GatewayRuntime, request: Request, account: str, gateway_id: str) -> Response:
+        gw = rt.store.update(account, gateway_id, await _json_object(request))
+        if gw is None:
+            return fail(404, CODE_NOT_FOUND, f"Gateway {gateway_id!r} not found")
+        rt.limiter.forget(gw.key)  # new limits start with a fresh window
+        return ok(gw.to_api())
+
+    async def delete_gateway(rt: GatewayRuntime, request: Request, account: str, gateway_id: str) -> Response:
+        gw = rt.store.delete(account, gateway_id)
+        if gw is None:
+            return fail(404, CODE_NOT_FOUND, f"Gateway {gateway_id!r} not found")
+        rt.limiter.forget(gw.key)
+        rt.logs.drop_gateway(gw.key)
+        return ok({"id": gw.id})
+
+    async def list_logs(rt: GatewayRuntime, request: Request, account: str, gateway_id: str) -> Response:
+        gw = rt.store.get(account, gateway_id)
+        if gw is None:
+            return fail(404, CODE_NOT_FOUND, f"Gateway {gateway_id!r} not found")
+        q = log_query(request.query_params)
+        rows, total = rt.logs.query(gw.key, q)
+        info = {"page": q.page, "per_page": q.per_page, "count": len(rows), "total_count": total}
+        return ok([e.to_api() for e in rows], result_info=info)
+
+    async def get_log(
+        rt: GatewayRuntime, request: Request, account: str, gateway_id: str, log_id: str
+    ) -> Response:
+        entry = rt.logs.get((account, gateway_id), log_id)
+        if entry is None:
+            return fail(404, CODE_NOT_FOUND, f"Log {log_id!r} not found")
+        return ok(entry.to_api())
+
+    async def collection(rt: GatewayRuntime, request: Request, account: str) -> Response:
+        handler = list_gateways if request.method == "GET" else create_gateway
+        return await handler(rt, request, account)
+
+    async def item(rt: GatewayRuntime, request: Request, account: str, gateway_id: str) -> Response:
+        handler = {"GET": get_gateway, "PUT": update_gateway, "DELETE": delete_gateway}[request.method]
+        return await handler(rt, request, account, gateway_id)
+
+    return [
+        Route(base, guarded(collection), methods=["GET", "POST"]),
+        Route(base + "/{gateway_id}", guarded(item), methods=["GET", "PUT", "DELETE"]),
+        Route(base + "/{gateway_id}/logs", guarded(list_logs), methods=["GET"]),
+        Route(base + "/{gateway_id}/logs/{log_id}", guarded(get_log), methods=["GET"]),
+    ]

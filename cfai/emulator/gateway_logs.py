@@ -1,0 +1,159 @@
+"""Gateway request logs: bounded ring buffers per gateway (and in total), with the logs API's query."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_log_id(now: float | None = None) -> str:
+    """A ULID (48-bit ms timestamp + 80 random bits, Crockford base32), like Cloudflare's log ids."""
+    ms = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
+    n = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(n >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_time(value: str) -> float:
+    """ISO 8601 (a trailing Z allowed) or epoch seconds -> epoch seconds. Raises ValueError."""
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+@dataclass(slots=True)
+class LogEntry:
+    id: str
+    created_ts: float  # epoch seconds, for filtering and ordering
+    gateway_id: str
+    model: str
+    path: str
+    request_type: str  # "run" | "chat.completions" (+ ".stream" when streamed)
+    provider: str = "workers-ai"
+    cached: bool = False
+    success: bool = False
+    status_code: int = 0
+    duration: int = 0  # ms, from request arrival to the last byte sent
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    event_id: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("created_ts")
+        d["created_at"] = iso(self.created_ts)
+        d["metadata"] = dict(self.metadata)
+        return d
+
+
+ORDER_FIELDS = {"created_at": "created_ts", "duration": "duration", "tokens_in": "tokens_in",
+                "tokens_out": "tokens_out", "cost": "cost", "model": "model", "provider": "provider",
+                "status_code": "status_code"}
+
+
+@dataclass
+class LogQuery:
+    page: int = 1
+    per_page: int = 20
+    order_by: str = "created_at"
+    direction: str = "desc"
+    cached: bool | None = None
+    success: bool | None = None
+    model: str | None = None
+    provider: str | None = None
+    event_id: str | None = None
+    start_ts: float | None = None
+    end_ts: float | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+
+
+class LogStore:
+    """Keeps the newest `per_gateway` entries of each gateway and the newest `total` overall."""
+
+    def __init__(self, per_gateway: int = 10_000, total: int = 100_000):
+        self.per_gateway = per_gateway
+        self.total = total
+        self._by_gateway: dict[object, deque[LogEntry]] = {}
+        self._by_id: dict[str, tuple[object, LogEntry]] = {}
+        self._order: deque[tuple[object, str]] = deque()  # (gateway key, id), oldest first
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, gateway_key: object, entry: LogEntry) -> None:
+        ring = self._by_gateway.get(gateway_key)
+        if ring is None:
+            ring = self._by_gateway[gateway_key] = deque()
+        ring.append(entry)
+        self._by_id[entry.id] = (gateway_key, entry)
+        self._order.append((gateway_key, entry.id))
+        if len(ring) > self.per_gateway:
+            self._by_id.pop(ring.popleft().id, None)
+        while len(self._by_id) > self.total or len(self._order) > self.total * 2:
+            gk, log_id = self._order.popleft()
+            if log_id in self._by_id:
+                self._by_id.pop(log_id)
+                gring = self._by_gateway.get(gk)
+                # Entries of one gateway leave in insertion order, so the oldest is at the left.
+                if gring and gring[0].id == log_id:
+                    gring.popleft()
+
+    def get(self, gateway_key: object, log_id: str) -> LogEntry | None:
+        found = self._by_id.get(log_id)
+        if found is None or found[0] != gateway_key:
+            return None
+        return found[1]
+
+    def drop_gateway(self, gateway_key: object) -> None:
+        for entry in self._by_gateway.pop(gateway_key, ()):
+            self._by_id.pop(entry.id, None)
+
+    def query(self, gateway_key: object, q: LogQuery) -> tuple[list[LogEntry], int]:
+        """Filtered, ordered, paged entries of one gateway, and the filtered total."""
+        rows = [e for e in self._by_gateway.get(gateway_key, ()) if _matches(e, q)]
+        attr = ORDER_FIELDS.get(q.order_by, "created_ts")
+        reverse = q.direction != "asc"
+        if attr == "created_ts":
+            # Rows are in completion order, nearly sorted by arrival: timsort makes this about linear.
+            rows.sort(key=lambda e: e.created_ts, reverse=reverse)
+        else:
+            rows.sort(key=lambda e: (_sortable(getattr(e, attr)), e.created_ts), reverse=reverse)
+        start = (q.page - 1) * q.per_page
+        return rows[start : start + q.per_page], len(rows)
+
+
+def _sortable(v: Any) -> Any:
+    return (0, "") if v is None else (1, v)
+
+
+def _matches(e: LogEntry, q: LogQuery) -> bool:
+    return not (
+        (q.cached is not None and e.cached != q.cached)
+        or (q.success is not None and e.success != q.success)
+        or (q.model is not None and e.model != q.model)
+        or (q.provider is not None and e.provider != q.provider)
+        or (q.event_id is not None and e.event_id != q.event_id)
+        or (q.start_ts is not None and e.created_ts < q.start_ts)
+        or (q.end_ts is not None and e.created_ts > q.end_ts)
+        or (q.min_duration is not None and e.duration < q.min_duration)
+        or (q.max_duration is not None and e.duration > q.max_duration)
+    )
