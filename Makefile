@@ -13,12 +13,15 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 # Stamps make a second `make install` a no-op until a requirements file changes.
-$(RUNTIME_STAMP): requirements.txt | $(PY)
+# The editable install puts `cfai` (and its `cfai` command) on the venv's path from any directory.
+$(RUNTIME_STAMP): requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+$(DEV_STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(RUNTIME_STAMP) $@
 
 install-runtime: $(RUNTIME_STAMP)
