@@ -1,0 +1,41 @@
+"""Classification tester: is a hosted classifier good enough on *your* texts? One text, or a labelled batch
+with accuracy, a confusion matrix and the accuracy/coverage trade-off."""
+
+import streamlit as st
+
+from cfai.catalog import TEXT_CLASSIFICATION
+from cfai.classify import DEFAULT_MODEL, BatchJob
+from components import classify_widgets as cw
+from components.connection import get_client, get_connection
+from components.model_picker import model_picker
+from components.route_options import route_options
+
+st.title("Classify")
+st.caption("Check a text classifier on your own texts before wiring it into a product: try one text, then "
+           "a labelled batch for accuracy, per-label precision/recall and a confusion matrix.")
+
+client = get_client()
+left, right = st.columns([3, 2])
+with left:
+    model = model_picker(TEXT_CLASSIFICATION, key="classify_model", default=DEFAULT_MODEL)
+with right:
+    route, gateway = route_options("classify")
+
+single_tab, batch_tab = st.tabs(["Single text", "Batch"])
+with single_tab:
+    cw.single_text_panel(client, model, route, gateway)
+
+with batch_tab:
+    batch = cw.batch_input()
+    settings, headers_for = cw.batch_settings(model, route, gateway, get_connection().is_local)
+    job: BatchJob | None = st.session_state.get(cw.JOB_KEY)
+    running = job is not None and job.running
+    label = f"Classify {len(batch):,} rows" if batch is not None and len(batch) else "Classify"
+    if st.button(label, key="classify_run", type="primary", icon=":material/play_arrow:",
+                 disabled=batch is None or len(batch) == 0 or running or not model):
+        cw.start_batch(client, batch, settings, headers_for)
+        job = st.session_state.get(cw.JOB_KEY)
+    if job is not None:
+        cw.batch_progress(job)
+        if not job.running:
+            cw.results_section(client, job)

@@ -1,0 +1,180 @@
+"""AppTest of the Classify page in local mode against the session emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+PAGE = "pages/classify.py"
+POSITIVE = ["I love this, it is wonderful", "Great value and friendly staff", "A delightful, happy surprise",
+            "Brilliant work, thank you", "Superb and beautiful", "Really enjoyed it, excellent",
+            "Fantastic support, very helpful", "Nice and comfortable", "Best day ever, so fun",
+            "Lovely people, great food"]
+NEGATIVE = ["I hate this, it is awful", "Terrible value and rude staff", "A horrible, sad mess",
+            "Dreadful work, very disappointing", "Ugly and broken", "Really hated it, bad",
+            "Useless support, no help at all", "Dirty and uncomfortable", "Worst day ever, so boring",
+            "Nasty people, disgusting food"]
+
+
+def labelled_csv() -> bytes:
+    lines = ["text,label"]
+    for pos, neg in zip(POSITIVE, NEGATIVE, strict=True):
+        lines += [f'"{pos}",1', f'"{neg}",0']
+    return ("\n".join(lines) + "\n").encode()
+
+
+def open_page(app):
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def run_batch_and_wait(app, timeout: float = 60):
+    app.button(key="classify_run").click().run()
+    assert not app.exception, app.exception
+    job = app.session_state["classify_job"]
+    assert job.wait(timeout), "batch did not finish"
+    app.run()  # the page after the batch ended
+    assert not app.exception, app.exception
+    return job
+
+
+def metric(app, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def charts(app) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+
+
+def chart_titles(app) -> list[str]:
+    titles = []
+    for spec in charts(app):
+        title = spec.get("title")
+        titles.append(title.get("text") if isinstance(title, dict) else title)
+    return titles
+
+
+def test_single_text_shows_label_confidence_and_scores_chart(app):
+    open_page(app)
+    app.text_area(key="classify_text").set_value("What a wonderful, happy day!").run()
+    app.button(key="classify_one").click().run()
+    assert not app.exception, app.exception
+    assert metric(app, "Label") == "POSITIVE"
+    assert metric(app, "Confidence").endswith("%")
+    assert metric(app, "Latency").endswith("ms") and metric(app, "Cache") == "–"
+    assert "Scores by label" in chart_titles(app)
+
+
+def test_labelled_batch_shows_accuracy_confusion_matrix_and_keeps_faulty_rows(app):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    assert not app.exception, app.exception
+    assert app.selectbox[1].value == "text" or any(s.value == "text" for s in app.selectbox)
+    app.number_input(key="classify_fault_every").set_value(7).run()  # rows 7 and 14 fail (emulator demo)
+    job = run_batch_and_wait(app)
+
+    frame = job.frame()
+    assert len(frame) == 20
+    failed = frame[frame["status"] == "error"]
+    assert failed.index.tolist() == [6, 13] and failed["error"].str.contains("500").all()
+
+    accuracy = metric(app, "Accuracy")
+    assert accuracy.endswith("%") and float(accuracy.rstrip("%")) >= 80  # the lexicon gets these right
+    assert metric(app, "Scored rows") == "18"
+    assert "Confusion matrix" in chart_titles(app) and "Accuracy vs coverage" in chart_titles(app)
+    mapping = {s.label.split("'")[1]: s.value for s in app.selectbox if s.key and s.key.startswith("classify_map_")}
+    assert mapping == {"1": "POSITIVE", "0": "NEGATIVE"}
+    table = next(df.value for df in app.dataframe if "error" in df.value.columns)
+    assert len(table) == 20 and table["error"].notna().sum() == 2  # the faulty rows are kept with their error
+    assert any("not counted" in c.value for c in app.caption)
+
+    app.button(key="classify_retry").click().run()  # the retry of an injected fault succeeds
+    assert job.wait(30)
+    app.run()
+    assert (job.frame()["status"] == "ok").all()
+    assert metric(app, "Scored rows") == "20"
+    assert not [b for b in app.button if b.key == "classify_retry"]
+
+
+def test_threshold_adds_abstain_column(app):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    run_batch_and_wait(app)
+    app.slider(key="classify_threshold").set_value(0.99).run()
+    assert not app.exception, app.exception
+    coverage = float(metric(app, "Coverage").rstrip("%"))
+    assert coverage < 100
+    heatmap = next(s for s in charts(app) if (s.get("title") or {}).get("text") == "Confusion matrix")
+    assert "(abstain)" in json.dumps(heatmap)
+
+
+def test_sample_button_runs_the_sample_file(app):
+    open_page(app)
+    app.button(key="classify_use_sample").click().run()
+    assert any("40 rows read as utf-8" in c.value for c in app.caption)
+    job = run_batch_and_wait(app)
+    assert len(job.frame()) == 40
+    assert metric(app, "Accuracy").endswith("%")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"text,label\ngood,pos\nan unquoted, comma,neg\nfine,pos\n", "Row 3: has 3 field(s)"),
+        (b"PK\x03\x04\x00\x00binary\x00stuff", "not text"),
+        (b"\n\n", "empty"),
+    ],
+)
+def test_bad_files_get_clear_messages_not_tracebacks(app, content, expected):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("bad.csv", content, "text/csv")).run()
+    assert not app.exception, app.exception
+    shown = " ".join(e.value for e in [*app.warning, *app.error])
+    assert expected in shown
+
+
+def test_pasted_lines_skip_empty_ones(app):
+    open_page(app)
+    app.radio(key="classify_source").set_value("Paste lines").run()
+    app.text_area(key="classify_lines").set_value("lovely\n\n\nhorrible\n").run()
+    assert any("2 empty text(s) skipped (rows 2, 3)" in i.value for i in app.info)
+    job = run_batch_and_wait(app)
+    assert job.frame()["text"].tolist() == ["lovely", "horrible"]
+    assert not [m for m in app.metric if m.label == "Accuracy"]  # no labels: no evaluation
+
+
+def test_five_thousand_rows_run_in_the_background_and_stop_keeps_finished_rows(app):
+    lines = ["text,label"] + [f"row {i} is {'lovely' if i % 2 else 'awful'},{i % 2}" for i in range(5000)]
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("big.csv", "\n".join(lines).encode(), "text/csv")).run()
+    started = time.perf_counter()
+    app.button(key="classify_run").click().run()
+    assert not app.exception, app.exception
+    assert time.perf_counter() - started < 20  # the script run returns while the batch goes on
+    job = app.session_state["classify_job"]
+    assert job.running and app.get("progress")
+    deadline = time.monotonic() + 30
+    while job.progress().run_done < 50 and time.monotonic() < deadline:  # readiness, not a fixed sleep
+        app.run()  # progress is redrawn on every run meanwhile
+    app.button(key="classify_stop").click().run()
+    assert job.wait(20)
+    app.run()
+    assert not app.exception, app.exception
+    progress = job.progress()
+    assert progress.stopped and 50 <= progress.ok < 5000 and progress.ok + progress.pending == 5000
+    assert any(b.key == "classify_retry" for b in app.button)
+    assert metric(app, "Scored rows") == f"{progress.ok:,}"
+
+
+def test_reading_options_can_override_the_header_guess(app):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("plain.tsv", b"so good\t1\nso bad\t0\n", "text/tab-separated-values")).run()
+    app.radio(key="classify_header").set_value("no").run()
+    assert not app.exception, app.exception
+    assert any("2 rows read as utf-8, tab-separated, without a header row" in c.value for c in app.caption)
+    assert [s.value for s in app.selectbox if s.label == "Text column"] == ["column 1"]
+    job = run_batch_and_wait(app)
+    assert job.frame()["expected"].tolist() == ["1", "0"]
