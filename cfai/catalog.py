@@ -1,0 +1,150 @@
+"""Models by task: the live catalogue (`ai/models/search`), or a built-in list when it cannot be read.
+
+A catalogue entry names the model in `name` (`@cf/meta/...`); `id` is a UUID on Cloudflare. Context
+windows come from the entry's `properties` (`{"property_id": "context_window", "value": "7968"}`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+TEXT_GENERATION = "Text Generation"
+TEXT_CLASSIFICATION = "Text Classification"
+TEXT_EMBEDDINGS = "Text Embeddings"
+SUMMARIZATION = "Summarization"
+TRANSLATION = "Translation"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str  # the model id used in URLs, e.g. @cf/meta/llama-3.1-8b-instruct
+    task: str
+    description: str = ""
+    context_window: int | None = None
+    source: Literal["catalogue", "built-in"] = "catalogue"
+
+    @property
+    def label(self) -> str:
+        return self.id if self.context_window is None else f"{self.id} ({format_context_window(self.context_window)})"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The models for one task; `error` says why the built-in list is shown instead of the live one."""
+
+    task: str
+    models: tuple[ModelInfo, ...]
+    error: str | None = None
+
+    @property
+    def from_fallback(self) -> bool:
+        return self.error is not None
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+    def get(self, model_id: str) -> ModelInfo | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+# PROTOCOL.md's common models: what the picker offers when the catalogue cannot be read.
+FALLBACK_MODELS: dict[str, tuple[ModelInfo, ...]] = {
+    TEXT_GENERATION: tuple(
+        ModelInfo(m, TEXT_GENERATION, source="built-in")
+        for m in (
+            "@cf/meta/llama-3.1-8b-instruct",
+            "@cf/meta/llama-3.1-8b-instruct-fast",
+            "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+            "@cf/meta/llama-3.2-3b-instruct",
+            "@cf/mistral/mistral-7b-instruct-v0.1",
+            "@hf/nousresearch/hermes-2-pro-mistral-7b",
+            "@cf/openai/gpt-oss-20b",
+        )
+    ),
+    TEXT_CLASSIFICATION: (ModelInfo("@cf/huggingface/distilbert-sst-2-int8", TEXT_CLASSIFICATION, source="built-in"),),
+    TEXT_EMBEDDINGS: tuple(
+        ModelInfo(m, TEXT_EMBEDDINGS, source="built-in")
+        for m in ("@cf/baai/bge-small-en-v1.5", "@cf/baai/bge-base-en-v1.5", "@cf/baai/bge-large-en-v1.5")
+    ),
+    SUMMARIZATION: (ModelInfo("@cf/facebook/bart-large-cnn", SUMMARIZATION, source="built-in"),),
+    TRANSLATION: (ModelInfo("@cf/meta/m2m100-1.2b", TRANSLATION, source="built-in"),),
+}
+
+
+def format_context_window(tokens: int) -> str:
+    if tokens >= 1000 and tokens % 1000 == 0:
+        return f"{tokens // 1000}k context"
+    return f"{tokens:,} token context"
+
+
+def context_window(entry: Mapping[str, Any]) -> int | None:
+    """The context window in tokens from an entry's properties, or None when absent or unreadable."""
+    for prop in entry.get("properties") or []:
+        if not isinstance(prop, Mapping):
+            continue
+        if str(prop.get("property_id", "")).lower() in ("context_window", "max_input_tokens"):
+            try:
+                value = int(float(str(prop.get("value", "")).replace(",", "").strip()))
+            except ValueError:
+                return None
+            return value if value > 0 else None
+    return None
+
+
+def model_id(entry: Mapping[str, Any]) -> str | None:
+    """Cloudflare puts the model id in `name` and a UUID in `id`; accept an `@`-id in either."""
+    for key in ("name", "id"):
+        value = entry.get(key)
+        if isinstance(value, str) and value.startswith("@"):
+            return value
+    name = entry.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def model_from_entry(entry: Mapping[str, Any], task: str = "") -> ModelInfo | None:
+    mid = model_id(entry)
+    if not mid:
+        return None
+    task_field = entry.get("task")
+    entry_task = task_field.get("name", "") if isinstance(task_field, Mapping) else str(task_field or "")
+    return ModelInfo(
+        id=mid,
+        task=entry_task or task,
+        description=str(entry.get("description") or "").strip(),
+        context_window=context_window(entry),
+    )
+
+
+def models_from_entries(entries: Iterable[Mapping[str, Any]], task: str = "") -> tuple[ModelInfo, ...]:
+    """Parsed, de-duplicated and sorted by id; entries of another task are dropped when `task` is given."""
+    seen: dict[str, ModelInfo] = {}
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        info = model_from_entry(entry, task)
+        if info is None or (task and info.task and info.task.lower() != task.lower()):
+            continue
+        seen.setdefault(info.id, info)
+    return tuple(sorted(seen.values(), key=lambda m: m.id))
+
+
+def load_catalogue(client: Any, task: str = TEXT_GENERATION) -> Catalogue:
+    """Models for `task` from `client.list_models`; the built-in list, with the reason, when that fails or
+    comes back empty. Never raises: the picker must always offer something."""
+    try:
+        entries = client.list_models(task=task)
+    except Exception as e:  # noqa: BLE001 - any failure (HTTP, network, odd body) falls back the same way
+        return Catalogue(task, FALLBACK_MODELS.get(task, ()), error=f"Model catalogue unavailable: {e}")
+    models = models_from_entries(entries, task)
+    if not models:
+        return Catalogue(task, FALLBACK_MODELS.get(task, ()), error="The model catalogue returned no models.")
+    return Catalogue(task, models)
+
+
+def filter_models(models: Iterable[ModelInfo], query: str) -> list[ModelInfo]:
+    """Case-insensitive match of every word of `query` in the id or description."""
+    words = query.lower().split()
+    return [m for m in models if all(w in f"{m.id} {m.description}".lower() for w in words)]

@@ -1,0 +1,93 @@
+"""What is shown under an answer: the metric row and the raw request/response; reusable.
+
+`result_metrics` takes a client `Result` or the `TurnMetrics` kept in a conversation, so live answers and
+history render the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from cfai.chat import TurnMetrics, first_label, format_ms
+
+CACHE_COLOURS = {"HIT": "green", "MISS": "orange"}
+
+
+def _as_metrics(source: Any) -> TurnMetrics:
+    if isinstance(source, TurnMetrics):
+        return source
+    return TurnMetrics.from_result(source, streamed=bool(getattr(source, "streamed", False)))
+
+
+def _tokens(m: TurnMetrics) -> str:
+    tin = "–" if m.prompt_tokens is None else f"{m.prompt_tokens:,}"
+    tout = "–" if m.completion_tokens is None else f"{m.completion_tokens:,}"
+    return f"{tin} → {tout}"
+
+
+def result_metrics(source: Any, *, compact: bool = True) -> TurnMetrics:
+    """Render time to first token (or byte), total time, tokens in → out, tokens per second, route, cache
+    status and HTTP status. `compact` is one line for a chat bubble; otherwise a grid of st.metric."""
+    m = _as_metrics(source)
+    tps = f"{m.tokens_per_second:,.1f} tok/s" if m.tokens_per_second else "– tok/s"
+    status_colour = "green" if 200 <= m.status < 300 else "red"
+    badges = [
+        f":blue-badge[{'AI Gateway' if m.route == 'gateway' else 'Direct'}]",
+        f":{CACHE_COLOURS.get(m.cache_status or '', 'gray')}-badge[cache {m.cache_status or '–'}]",
+        f":{status_colour}-badge[HTTP {m.status or '–'}]",
+    ]
+    if m.backend:
+        badges.append(f":gray-badge[{m.backend}]")
+    if compact:
+        st.markdown(
+            f":material/timer: {first_label(m)} **{format_ms(m.time_to_first_token_ms)}** · "
+            f"total **{format_ms(m.total_ms)}** · tokens **{_tokens(m)}** · **{tps}**  " + " ".join(badges),
+            help="First token: until the first streamed text. First byte: until the response headers of a "
+                 "whole answer. Total: until the last byte. Tokens per second: after the first token when "
+                 "streamed, over the whole call otherwise.",
+        )
+        return m
+    cols = st.columns(4)
+    cols[0].metric(first_label(m).capitalize(), format_ms(m.time_to_first_token_ms))
+    cols[1].metric("Total", format_ms(m.total_ms))
+    cols[2].metric("Tokens in → out", _tokens(m))
+    cols[3].metric("Tokens/s", tps.removesuffix(" tok/s"))
+    st.markdown(" ".join(badges))
+    return m
+
+
+def request_details(
+    *,
+    url: str | None,
+    request_body: Any,
+    request_headers: dict[str, str] | None = None,
+    response_headers: dict[str, str] | None = None,
+    response_body: str | None = None,
+    label: str = "Raw request and response",
+) -> None:
+    """An expander with what went over the wire. Authorization is shown masked, never the token."""
+    with st.expander(label, icon=":material/data_object:"):
+        st.markdown(f"**POST** `{url or '–'}`")
+        if request_headers:
+            safe = {k: ("Bearer ****" if "authorization" in k.lower() else v) for k, v in request_headers.items()}
+            st.caption("Request headers")
+            st.json(safe, expanded=False)
+        st.caption("Request body")
+        st.json(request_body or {}, expanded=True)
+        if response_headers:
+            st.caption("Response headers")
+            st.json(response_headers, expanded=False)
+        st.caption("Response body")
+        st.code(_pretty(response_body), language="json", wrap_lines=True)
+
+
+def _pretty(body: str | None) -> str:
+    if not body:
+        return "(empty)"
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body  # a stream's concatenated text, or a non-JSON error page
