@@ -1,0 +1,130 @@
+"""Why identical gateway requests never hit the cache: the usual causes, which ones fit this run, and fixes.
+
+Pure functions over a comparison plan (a `cfai.compare.Plan` or the plan dict a stored run keeps) and its
+records frame, so the compare and history pages say the same thing and tests can check it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from cfai.chart_data import cache_label, measured
+
+
+@dataclass(frozen=True)
+class Cause:
+    key: str
+    title: str
+    fix: str
+    likely: bool  # True when this run's plan or records point at it
+
+
+def _plan_get(plan: Any, name: str, default: Any = None) -> Any:
+    if plan is None:
+        return default
+    if isinstance(plan, Mapping):
+        return plan.get(name, default)
+    return getattr(plan, name, default)
+
+
+def gateway_never_hit(df: pd.DataFrame) -> bool:
+    """True when the plain gateway route answered at least once without error after its first request
+    (which is always a miss) and never with a HIT."""
+    if df is None or df.empty or "route" not in df:
+        return False
+    gateway = df[df["route"].astype(str) == "gateway"]
+    if len(gateway) < 2:
+        return False  # a single request can only miss
+    labels = cache_label(gateway["cache_status"], gateway.get("ok"))
+    answered = labels != "error"
+    if answered.sum() < 2:
+        return False
+    return not (labels == "HIT").any()
+
+
+def no_hit_causes(plan: Any, df: pd.DataFrame | None = None) -> list[Cause]:
+    """The usual causes of a gateway that never hits, each with its fix; `likely` marks those this run shows.
+
+    Always returns the three usual causes (caching off with no TTL header, streaming, a changing token or
+    body) so the page can list them all, plus run-specific ones (concurrent first requests, errors, only
+    the skip route) when they apply. Likely causes come first.
+    """
+    stream = bool(_plan_get(plan, "stream", False))
+    cache_ttl = _plan_get(plan, "cache_ttl", None)
+    cache_mode = str(_plan_get(plan, "cache_mode", "identical") or "identical")
+    concurrency = int(_plan_get(plan, "concurrency", 1) or 1)
+    rate = _plan_get(plan, "rate", None)
+    warmup = int(_plan_get(plan, "warmup", 0) or 0)
+    routes = tuple(_plan_get(plan, "routes", ()) or ())
+    extra_headers = _plan_get(plan, "extra_headers", None) or {}
+
+    records = df if df is not None else pd.DataFrame()
+    gateway = records[records["route"].astype(str) == "gateway"] if "route" in records else records
+    labels = cache_label(gateway["cache_status"], gateway.get("ok")) if "cache_status" in gateway else None
+    all_miss = labels is not None and len(labels) > 0 and bool((labels == "MISS").all())
+
+    causes = [
+        Cause(
+            "caching_off",
+            "Caching is off on the gateway and no cf-aig-cache-ttl header was sent",
+            "Set a cache TTL in the plan (it sends cf-aig-cache-ttl), or turn on caching in the gateway's "
+            "settings (AI Gateway > your gateway > Settings > Cache responses). The gateway `default` has "
+            "caching off.",
+            likely=cache_ttl is None and (all_miss or df is None),
+        ),
+        Cause(
+            "stream",
+            "The requests were streamed",
+            "Streamed responses are not cached by default: turn the stream toggle off to measure caching.",
+            likely=stream,
+        ),
+        Cause(
+            "changing_request",
+            "The token or the body changed between requests",
+            "Only byte-identical requests hit: keep the same body (cache mode 'identical', no timestamps or "
+            "random seeds in the prompt) and the same token, or send a fixed cf-aig-cache-key.",
+            likely=cache_mode == "unique" or any(k.lower() == "cf-aig-skip-cache" for k in extra_headers),
+        ),
+    ]
+    if cache_mode == "unique":
+        causes.append(Cause(
+            "unique_mode",
+            "Cache mode 'unique' makes every body different on purpose",
+            "No hits is the expected result here (it measures the cold path); choose 'identical' to measure "
+            "cache hits.",
+            likely=True,
+        ))
+    if (concurrency > 1 or rate) and warmup == 0:
+        causes.append(Cause(
+            "concurrent_first",
+            "Identical requests were in flight at the same time before anything was cached",
+            "The cache is best-effort: simultaneous identical requests can all miss. Add a warm-up request so "
+            "the response is cached before the measured ones start.",
+            likely=True,
+        ))
+    if labels is not None and len(labels) > 0 and bool((labels == "error").mean() > 0.5):
+        causes.append(Cause(
+            "errors",
+            "Most gateway requests failed",
+            "Only successful responses are cached: fix the errors shown in the records table first.",
+            likely=True,
+        ))
+    if routes and "gateway" not in routes and "gateway-skip" in routes:
+        causes.append(Cause(
+            "skip_only",
+            "Only the gateway-skip route ran (it sends cf-aig-skip-cache: true)",
+            "Add the 'gateway' route to see cache hits.",
+            likely=True,
+        ))
+    if measured(gateway).empty and len(gateway) > 0:
+        causes.append(Cause(
+            "only_warmup",
+            "Only warm-up requests reached the gateway",
+            "Raise N so measured requests follow the warm-up.",
+            likely=True,
+        ))
+    return sorted(causes, key=lambda c: not c.likely)

@@ -1,0 +1,101 @@
+"""The server-side view of a stored run: its AI Gateway log rows, found by the log ids its records kept.
+
+The logs API has no "these ids" filter, so we page through the gateway's logs (newest first, narrowed to the
+run's time window) and keep the rows whose id the run recorded (`cf-aig-log-id`), stopping as soon as every
+id is found or the pages run out. Each log row is joined to its client-side record so the two timings sit
+side by side (the gap is network plus client overhead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+LOG_COLUMNS = ["id", "created_at", "cached", "duration", "status_code", "success", "model", "tokens_in",
+               "tokens_out", "metadata", "event_id"]
+# How far outside the run's start/finish a log's timestamp may fall (clock skew, queueing).
+WINDOW_SLACK_S = 60.0
+
+
+@dataclass
+class ServerView:
+    logs: pd.DataFrame  # the matched log rows, LOG_COLUMNS plus the record's seq, route, cache_status, total_ms
+    wanted: int  # log ids the run recorded
+    missing: list[str] = field(default_factory=list)  # ids not found (expired from the log, or not logged)
+    pages: int = 0
+    error: str | None = None  # the API's error message, token-free (the client scrubs it)
+
+    @property
+    def found(self) -> int:
+        return len(self.logs)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fetch_run_logs(
+    client: Any,
+    records: pd.DataFrame,
+    *,
+    gateway_id: str | None = None,
+    started_at: float | None = None,
+    finished_at: float | None = None,
+    per_page: int = 50,
+    max_pages: int = 20,
+) -> ServerView:
+    """Page through `client.gateway_logs(...)` and keep the rows whose id is one of the records' `log_id`s."""
+    wanted_ids = _log_ids(records.get("log_id", []))
+    wanted = set(wanted_ids)
+    filters: dict[str, Any] = {"per_page": per_page, "order_by": "created_at", "direction": "desc"}
+    if started_at:
+        filters["start_date"] = _iso(started_at - WINDOW_SLACK_S)
+    if finished_at:
+        filters["end_date"] = _iso(finished_at + WINDOW_SLACK_S)
+    found: dict[str, dict[str, Any]] = {}
+    pages = 0
+    error = None
+    while wanted and len(found) < len(wanted) and pages < max_pages:
+        pages += 1
+        result = client.gateway_logs(gateway_id, page=pages, **filters)
+        if not result.ok:
+            error = str(result.error) if result.error is not None else f"HTTP {result.status}"
+            break
+        rows = result.output if isinstance(result.output, list) else []
+        for row in rows:
+            if isinstance(row, dict) and row.get("id") in wanted:
+                found[row["id"]] = row
+        if len(rows) < per_page:
+            break
+    logs = pd.DataFrame([found[i] for i in wanted_ids if i in found]).reindex(columns=LOG_COLUMNS)
+    return ServerView(
+        logs=join_records(logs, records),
+        wanted=len(wanted),
+        missing=[i for i in wanted_ids if i not in found],
+        pages=pages,
+        error=error,
+    )
+
+
+def _log_ids(values: Iterable[Any]) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        if isinstance(v, str) and v and v not in ("None", "nan"):
+            seen.setdefault(v, None)
+    return list(seen)
+
+
+def join_records(logs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """Log rows with their record's seq, route, warm-up flag, client cache status and client total_ms."""
+    keep = ["log_id", "seq", "route", "warmup", "cache_status", "total_ms"]
+    if logs.empty or "log_id" not in records:
+        return logs.assign(**{c: pd.Series(dtype=object) for c in keep[1:]})
+    client_side = records[[c for c in keep if c in records]].dropna(subset=["log_id"])
+    client_side = client_side.drop_duplicates("log_id").rename(columns={
+        "cache_status": "client_cache_status", "total_ms": "client_total_ms"})
+    merged = logs.merge(client_side, how="left", left_on="id", right_on="log_id").drop(columns=["log_id"])
+    return merged.sort_values("seq", kind="stable").reset_index(drop=True)

@@ -1,0 +1,215 @@
+"""Altair charts and metric cards for the comparison and history pages.
+
+Builders take the bounded frames from `cfai.chart_data` (never raw records) and return `alt.Chart`s whose
+title says what was measured (total vs first byte, warm-ups excluded, sampling). `show` renders one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from cfai import chart_data as cd
+
+ROUTE_COLORS = {"direct": "#4c78a8", "gateway": "#f58518", "gateway-skip": "#72b7b2"}
+CACHE_COLORS = {"HIT": "#54a24b", "MISS": "#eeca3b", cd.NO_CACHE_STATUS: "#bab0ac", cd.ERROR_STATUS: "#e45756"}
+CACHE_SHAPES = {"HIT": "circle", "MISS": "triangle-up", cd.NO_CACHE_STATUS: "square", cd.ERROR_STATUS: "cross"}
+CHART_HEIGHT = 300
+
+
+def _route_scale(routes: Sequence[str]) -> alt.Scale:
+    domain = list(routes) or list(ROUTE_COLORS)
+    palette = ["#b279a2", "#9d755d", "#ff9da6"]
+    colors = [ROUTE_COLORS.get(r, palette[i % len(palette)]) for i, r in enumerate(domain)]
+    return alt.Scale(domain=domain, range=colors)
+
+
+def _title(text: str, *subtitle: str) -> alt.TitleParams:
+    return alt.TitleParams(text=text, subtitle=[s for s in subtitle if s], anchor="start")
+
+
+def _ms_scale(log_scale: bool) -> alt.Scale:
+    return alt.Scale(type="log") if log_scale else alt.Scale(zero=True)
+
+
+def latency_over_time_chart(sample: cd.PointSample, metric: str, log_scale: bool = False) -> alt.Chart:
+    """Each request at its start time: colour = route, shape = cache status, warm-ups faded."""
+    frame = sample.frame.copy()
+    frame["phase"] = frame["warmup"].map({True: "warm-up", False: "measured"})
+    routes = cd.routes_in(frame)
+    statuses = [s for s in CACHE_SHAPES if s in set(frame["cache_status"])] or list(CACHE_SHAPES)
+    return (
+        alt.Chart(frame)
+        .mark_point(filled=True, size=40)
+        .encode(
+            x=alt.X("start_s:Q", title="seconds since the run started"),
+            y=alt.Y("ms:Q", title=f"{cd.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
+            color=alt.Color("route:N", scale=_route_scale(routes), title="route"),
+            shape=alt.Shape("cache_status:N", title="cache",
+                            scale=alt.Scale(domain=statuses, range=[CACHE_SHAPES[s] for s in statuses])),
+            opacity=alt.Opacity("phase:N", scale=alt.Scale(domain=["measured", "warm-up"], range=[0.8, 0.3]),
+                                legend=None),
+            tooltip=[
+                alt.Tooltip("seq:Q", title="request #"), "route:N", alt.Tooltip("cache_status:N", title="cache"),
+                "phase:N", "status:Q", alt.Tooltip("ms:Q", format=",.1f"),
+                alt.Tooltip("start_s:Q", title="start (s)", format=",.3f"),
+            ],
+        )
+        .properties(
+            height=CHART_HEIGHT,
+            title=_title(
+                "Latency per request over time",
+                *cd.measured_lines(metric, warmups="shown faded", failures_excluded=False),
+                sample.note().capitalize(),
+            ),
+        )
+    )
+
+
+def distribution_chart(df: pd.DataFrame, metric: str, kind: str = "ecdf", log_scale: bool = False) -> alt.Chart:
+    """ECDF (share of requests at or below x ms) or box plot per route, successful measured requests only."""
+    routes = cd.routes_in(df)
+    color = alt.Color("route:N", scale=_route_scale(routes), title="route")
+    x_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
+    subtitle = cd.measured_lines(metric)
+    if kind == "box":
+        box = cd.box_stats(df, metric)
+        base = alt.Chart(box).encode(y=alt.Y("route:N", sort=routes, title=None), color=color)
+        whiskers = base.mark_rule().encode(
+            x=alt.X("whisker_low:Q", title=x_title, scale=_ms_scale(log_scale)), x2="whisker_high:Q")
+        boxes = base.mark_bar(size=18).encode(x="q1:Q", x2="q3:Q", tooltip=[
+            "route:N", "count:Q", alt.Tooltip("min:Q", format=",.1f"), alt.Tooltip("q1:Q", format=",.1f"),
+            alt.Tooltip("median:Q", format=",.1f"), alt.Tooltip("q3:Q", format=",.1f"),
+            alt.Tooltip("max:Q", format=",.1f")])
+        medians = base.mark_tick(color="white", size=18, thickness=2).encode(x="median:Q")
+        chart = alt.layer(whiskers, boxes, medians)
+        title = _title("Latency distribution per route (box plot)", *subtitle,
+                       "Box: quartiles; whiskers: 1.5 × IQR")
+    else:
+        curve = cd.ecdf(df, metric)
+        chart = alt.Chart(curve).mark_line(interpolate="step-after").encode(
+            x=alt.X("ms:Q", title=x_title, scale=_ms_scale(log_scale)),
+            y=alt.Y("fraction:Q", title="share of requests at or below", axis=alt.Axis(format="%")),
+            color=color,
+            tooltip=["route:N", alt.Tooltip("ms:Q", format=",.1f"), alt.Tooltip("fraction:Q", format=".0%")],
+        )
+        title = _title("Latency distribution per route (ECDF)", *subtitle)
+    return chart.properties(height=CHART_HEIGHT, title=title)
+
+
+def cache_chart(counts: pd.DataFrame) -> alt.Chart:
+    """Stacked bars: requests per route split by cache status."""
+    routes = cd.routes_in(counts)
+    statuses = [s for s in CACHE_COLORS if s in set(counts["cache_status"])] or list(CACHE_COLORS)
+    statuses += sorted(set(counts["cache_status"]) - set(statuses))
+    colors = [CACHE_COLORS.get(s, "#9d755d") for s in statuses]
+    return (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            y=alt.Y("route:N", sort=routes, title=None),
+            x=alt.X("count:Q", title="requests", stack="zero"),
+            color=alt.Color("cache_status:N", title="cache", scale=alt.Scale(domain=statuses, range=colors)),
+            order=alt.Order("cache_status:N"),
+            tooltip=["route:N", alt.Tooltip("cache_status:N", title="cache"), "count:Q",
+                     alt.Tooltip("share:Q", format=".0%")],
+        )
+        .properties(
+            height=CHART_HEIGHT,
+            title=_title("Cache hits vs misses per route",
+                         "Counted: cf-aig-cache-status of each request",
+                         "warm-ups excluded; none = no header (direct)"),
+        )
+    )
+
+
+def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False) -> alt.Chart:
+    """p50 and p95 per route as bars, with their 95% intervals as error bars."""
+    routes = cd.routes_in(bars)
+    base = alt.Chart(bars).encode(
+        x=alt.X("route:N", sort=routes, title=None),
+        xOffset=alt.XOffset("percentile:N", sort=list(cd.PERCENTILES)),
+    )
+    y_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
+    columns = base.mark_bar().encode(
+        y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)),
+        color=alt.Color("percentile:N", sort=list(cd.PERCENTILES),
+                        scale=alt.Scale(range=["#4c78a8", "#9ecae9"])),
+        tooltip=["route:N", "percentile:N", alt.Tooltip("ms:Q", format=",.1f"),
+                 alt.Tooltip("ci_low:Q", title="95% CI low", format=",.1f"),
+                 alt.Tooltip("ci_high:Q", title="95% CI high", format=",.1f"), "count:Q"],
+    )
+    errors = base.mark_errorbar(ticks=True, color="black").encode(
+        y=alt.Y("ci_low:Q", title=y_title), y2="ci_high:Q")
+    return alt.layer(columns, errors).properties(
+        height=CHART_HEIGHT,
+        title=_title("p50 and p95 per route, with 95% intervals",
+                     *cd.measured_lines(metric),
+                     "Error bars: distribution-free 95% interval (order statistics)"),
+    )
+
+
+# --- history overlays ------------------------------------------------------------------------------------
+def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False) -> alt.Chart:
+    """ECDFs of several runs: colour = run, dash = route. `curve` is `chart_data.ecdf(df, by=("run", "route"))`."""
+    return (
+        alt.Chart(curve)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("ms:Q", title=f"{cd.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
+            y=alt.Y("fraction:Q", title="share of requests at or below", axis=alt.Axis(format="%")),
+            color=alt.Color("run:N", title="run"),
+            strokeDash=alt.StrokeDash("route:N", sort=cd.routes_in(curve), title="route"),
+            tooltip=["run:N", "route:N", alt.Tooltip("ms:Q", format=",.1f"),
+                     alt.Tooltip("fraction:Q", format=".0%")],
+        )
+        .properties(height=CHART_HEIGHT,
+                    title=_title("Latency distribution, runs overlaid (ECDF)",
+                                 *cd.measured_lines(metric)))
+    )
+
+
+def overlay_percentile_chart(bars: pd.DataFrame, metric: str) -> alt.Chart:
+    """p50/p95 per route and run, side by side, with intervals. `bars` has a `run` column."""
+    y_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
+    base = alt.Chart().encode(
+        x=alt.X("route:N", sort=cd.routes_in(bars), title=None),
+        xOffset=alt.XOffset("run:N"),
+    )
+    columns = base.mark_bar().encode(
+        y=alt.Y("ms:Q", title=y_title), color=alt.Color("run:N", title="run"),
+        tooltip=["run:N", "route:N", "percentile:N", alt.Tooltip("ms:Q", format=",.1f"),
+                 alt.Tooltip("ci_low:Q", format=",.1f"), alt.Tooltip("ci_high:Q", format=",.1f")])
+    errors = base.mark_errorbar(ticks=True, color="black").encode(y=alt.Y("ci_low:Q", title=y_title),
+                                                                  y2="ci_high:Q")
+    return (
+        alt.layer(columns, errors, data=bars)
+        .properties(height=CHART_HEIGHT - 60)
+        .facet(column=alt.Column("percentile:N", sort=list(cd.PERCENTILES), title=None))
+        .properties(title=_title("p50 and p95 per route, by run, with 95% intervals",
+                                 *cd.measured_lines(metric)))
+    )
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+def show(chart: alt.TopLevelMixin, key: str | None = None) -> None:
+    st.altair_chart(chart, width="stretch", key=key)
+
+
+def metric_cards(head: cd.Headline, metric: str) -> None:
+    """p50 direct, p50 gateway (hit), speed-up with its interval, hit rate; what was measured underneath."""
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("p50 direct", cd.format_ms(head.p50_direct), border=True,
+              help=f"Median over {head.n_direct} successful measured direct requests.")
+    c2.metric("p50 gateway hit", cd.format_ms(head.p50_gateway_hit), border=True,
+              help=f"Median over {head.n_gateway_hit} gateway requests answered from the cache (HIT).")
+    c3.metric("Speed-up", cd.format_speedup(head.speedup), border=True,
+              delta=(f"95% CI {head.speedup_ci[0]:,.1f}–{head.speedup_ci[1]:,.1f}" if head.speedup_ci else None),
+              delta_color="off", delta_arrow="off",
+              help="p50 direct ÷ p50 gateway hit (ratio of medians), with a bootstrap 95% confidence interval.")
+    c4.metric("Gateway hit rate", cd.format_rate(head.hit_rate), border=True,
+              help="Share of measured requests on the gateway route answered with cf-aig-cache-status: HIT.")
+    st.caption(f"{cd.measured_note(metric)}.")

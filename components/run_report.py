@@ -1,0 +1,127 @@
+"""The report of one comparison run: metric cards, the no-hit diagnosis, the four charts and the tables.
+
+Numbers come from `cfai.stats` on the stored records (the same calls the CLI makes), charts from the
+bounded frames of `cfai.chart_data`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from cfai import chart_data as cd
+from cfai import stats
+from cfai.diagnose import gateway_never_hit, no_hit_causes
+from components import compare_charts as charts
+
+METRIC_OPTIONS = {"total_ms": "Total (to last byte)", "ttfb_ms": "Time to first byte"}
+DISTRIBUTION_KINDS = {"ecdf": "ECDF", "box": "Box plot"}
+STAT_COLUMNS = ["group", "count", "errors", "hit_rate", "min", "mean", "p50", "p90", "p95", "p99", "max"]
+RECORD_TABLE_COLUMNS = ["seq", "route", "warmup", "status", "ok", "cache_status", "ttfb_ms", "total_ms",
+                        "tokens_in", "tokens_out", "bytes", "error_code", "error_message", "log_id"]
+
+
+def view_options(key: str) -> tuple[str, bool, str]:
+    """Metric, log scale and distribution kind: display choices that never re-run anything."""
+    c1, c2, c3 = st.columns([2, 1, 1])
+    metric = c1.segmented_control("Metric", list(METRIC_OPTIONS), format_func=METRIC_OPTIONS.get,
+                                  default="total_ms", required=True, key=f"{key}_metric",
+                                  help="Total: request written to last byte. TTFB: to the response headers "
+                                       "(streams: to the first token).")
+    log_scale = c2.toggle("Log scale", key=f"{key}_log", help="Cache hits and misses differ by orders of "
+                                                               "magnitude; a log axis shows both.")
+    kind = c3.segmented_control("Distribution", list(DISTRIBUTION_KINDS), format_func=DISTRIBUTION_KINDS.get,
+                                default="ecdf", required=True, key=f"{key}_dist")
+    return metric or "total_ms", bool(log_scale), kind or "ecdf"
+
+
+def no_hit_notice(plan: Any, df: pd.DataFrame) -> None:
+    """When identical gateway requests never hit: the usual causes and how to fix each."""
+    if not gateway_never_hit(df):
+        return
+    causes = no_hit_causes(plan, df)
+    lines = ["**The gateway never answered from its cache.** Usual causes and fixes:"]
+    for cause in causes:
+        mark = " *(likely here)*" if cause.likely else ""
+        lines.append(f"- **{cause.title}**{mark}: {cause.fix}")
+    st.warning("\n".join(lines), icon=":material/cached:")
+
+
+def stats_table(summary: pd.DataFrame) -> None:
+    table = summary[[c for c in STAT_COLUMNS if c in summary]]
+    st.dataframe(
+        table, hide_index=True, width="stretch",
+        column_config={
+            "group": "route · cache",
+            "hit_rate": st.column_config.NumberColumn("hit rate", format="percent"),
+            **{c: st.column_config.NumberColumn(c, format="%.1f") for c in
+               ("min", "mean", "p50", "p90", "p95", "p99", "max")},
+        },
+    )
+
+
+def records_table(df: pd.DataFrame, key: str) -> None:
+    """The raw records, filterable by route, cache status, warm-up and outcome."""
+    c1, c2, c3, c4 = st.columns(4)
+    routes = cd.routes_in(df)
+    labels = cd.cache_label(df["cache_status"], df["ok"]) if not df.empty else pd.Series(dtype=object)
+    statuses = sorted(set(labels))
+    chosen_routes = c1.multiselect("Routes", routes, default=routes, key=f"{key}_routes")
+    chosen_status = c2.multiselect("Cache status", statuses, default=statuses, key=f"{key}_status")
+    show_warmups = c3.toggle("Show warm-ups", value=True, key=f"{key}_warm")
+    errors_only = c4.toggle("Errors only", key=f"{key}_errors")
+    mask = df["route"].isin(chosen_routes) & labels.isin(chosen_status)
+    if not show_warmups:
+        mask &= ~df["warmup"]
+    if errors_only:
+        mask &= ~df["ok"]
+    shown = df.loc[mask, [c for c in RECORD_TABLE_COLUMNS if c in df]]
+    st.caption(f"{len(shown):,} of {len(df):,} records")
+    st.dataframe(shown, hide_index=True, width="stretch", height=320,
+                 column_config={"ttfb_ms": st.column_config.NumberColumn("ttfb_ms", format="%.1f"),
+                                "total_ms": st.column_config.NumberColumn("total_ms", format="%.1f")})
+
+
+def live_charts(df: pd.DataFrame, metric: str = "total_ms") -> None:
+    """The light charts drawn while a run is going (latency over time and cache counts)."""
+    if df.empty:
+        st.caption("Waiting for the first responses...")
+        return
+    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric))
+    counts = cd.cache_counts(df)
+    if not counts.empty:
+        charts.show(charts.cache_chart(counts))
+
+
+def run_report(df: pd.DataFrame, plan: Any, key: str, summary_note: str = "") -> None:
+    """Everything about one stored run, from its records frame and plan (a Plan or the stored dict)."""
+    metric, log_scale, kind = view_options(key)
+    summary = stats.summarize(df, metric)
+    speed = stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric)
+    charts.metric_cards(cd.headline(summary, speed), metric)
+    no_hit_notice(plan, df)
+
+    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric, log_scale))
+    left, right = st.columns(2)
+    with left:
+        charts.show(charts.distribution_chart(df, metric, kind, log_scale))
+    with right:
+        counts = cd.cache_counts(df)
+        if counts.empty:
+            st.info("No measured requests yet.")
+        else:
+            charts.show(charts.cache_chart(counts))
+    bars = cd.percentile_bars(df, summary, metric)
+    if not bars.empty:
+        charts.show(charts.percentile_chart(bars, metric, log_scale))
+
+    st.subheader("Statistics")
+    st.caption(f"{cd.measured_note(metric)}. Latency statistics use successful requests; `count` includes "
+               f"failures. {summary_note}".strip())
+    stats_table(summary)
+    with st.expander("Summary as JSON (the same numbers `cfai compare --json` prints)"):
+        st.json(stats.route_summary(df, metric), expanded=2)
+    st.subheader("Records")
+    records_table(df, key=f"{key}_records")

@@ -1,0 +1,181 @@
+"""History: stored comparison runs. Overlay several, open one (report, gateway logs), rename, delete,
+export and import."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from cfai import chart_data as cd
+from cfai import stats
+from cfai.compare import connection_label
+from cfai.run_logs import fetch_run_logs
+from cfai.store import StoreError
+from components import compare_charts as charts
+from components.connection import get_client, get_connection
+from components.run_report import METRIC_OPTIONS, run_report, stats_table
+from components.run_store import get_store
+
+LOGS_KEY = "hist_logs"  # run_id -> ServerView, so a rerun does not query the logs API again
+LOG_TABLE_COLUMNS = ["seq", "route", "id", "created_at", "cached", "client_cache_status", "duration",
+                     "client_total_ms", "status_code", "success", "tokens_in", "tokens_out"]
+
+st.title("History")
+store = get_store()
+runs = store.list_runs()
+
+
+def run_label(run_id: str) -> str:
+    row = runs.loc[runs["run_id"] == run_id]
+    if row.empty:
+        return run_id
+    name = row.iloc[0]["name"]
+    return f"{name} · {run_id}" if name else run_id
+
+
+def import_panel() -> None:
+    with st.expander("Import a run", icon=":material/upload:", expanded=runs.empty):
+        upload = st.file_uploader("Run export (JSON or CSV from this app)", type=["json", "csv"],
+                                  key="hist_import_file")
+        if upload is not None and st.button("Import", key="hist_import", icon=":material/upload:"):
+            fmt = "csv" if upload.name.lower().endswith(".csv") else "json"
+            try:
+                run_id = store.import_run(upload.getvalue(), fmt)
+            except StoreError as exc:
+                st.error(f"Could not import {upload.name}: {exc}", icon=":material/error:")
+            else:
+                st.session_state["hist_flash"] = f"Imported {upload.name} as run {run_id}."
+                st.session_state["hist_open"] = run_id
+                st.rerun()
+
+
+flash = st.session_state.pop("hist_flash", None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+if runs.empty:
+    st.info("No stored runs yet. Run a comparison on **Compare routes**, or import an export below.",
+            icon=":material/info:")
+    import_panel()
+    st.stop()
+
+table = runs.assign(created_at=runs["created_at"].dt.tz_convert(None))
+st.dataframe(table[["name", "run_id", "created_at", "model", "routes", "n", "records", "status",
+                    "connection_label"]],
+             hide_index=True, width="stretch", height=min(38 + 35 * len(runs), 260),
+             column_config={"created_at": st.column_config.DatetimeColumn("started (UTC)",
+                                                                          format="YYYY-MM-DD HH:mm:ss")})
+import_panel()
+all_ids = list(runs["run_id"])
+
+# --- overlay ---------------------------------------------------------------------------------------------
+st.subheader("Overlay runs")
+chosen = [r for r in st.session_state.get("hist_overlay", all_ids[:2]) if r in all_ids]
+st.session_state["hist_overlay"] = chosen
+selected = st.multiselect("Runs", all_ids, key="hist_overlay", format_func=run_label,
+                          help="e.g. this morning vs after a cache TTL change.")
+if selected:
+    c1, c2 = st.columns([2, 1])
+    metric = c1.segmented_control("Metric", list(METRIC_OPTIONS), format_func=METRIC_OPTIONS.get,
+                                  default="total_ms", required=True, key="hist_metric") or "total_ms"
+    log_scale = c2.toggle("Log scale", key="hist_log")
+    frames = store.load_records(selected)
+    frames["run"] = frames["run_id"].map(run_label)
+    summaries = []
+    for run_id in selected:
+        summary = stats.summarize(frames[frames["run_id"] == run_id], metric)
+        summaries.append(summary.assign(run=run_label(run_id)))
+    summary = pd.concat(summaries, ignore_index=True)
+    curve = cd.ecdf(frames, metric, by=("run", "route"))
+    if curve.empty:
+        st.info("The selected runs have no successful measured requests to plot.")
+    else:
+        charts.show(charts.overlay_ecdf_chart(curve, metric, log_scale))
+        bars = cd.percentile_bars(frames, summary, metric, by=("run", "route"))
+        charts.show(charts.overlay_percentile_chart(bars, metric))
+    st.caption(f"Statistics per run. {cd.measured_note(metric)}.")
+    stats_table(summary.assign(group=summary["run"] + " — " + summary["group"]))
+
+# --- one run ---------------------------------------------------------------------------------------------
+st.divider()
+st.subheader("Open a run")
+if st.session_state.get("hist_open") not in all_ids:
+    st.session_state["hist_open"] = all_ids[0]
+run_id = st.selectbox("Run", all_ids, key="hist_open", format_func=run_label)
+meta = store.get_run(run_id)
+st.caption(f"`{run_id}` · {meta['model']} · {meta['connection_label']} · {meta['records']:,} records · "
+           f"{meta['status']}")
+report_tab, logs_tab, manage_tab = st.tabs(["Report", "Server-side view", "Manage"])
+
+
+def server_side_view() -> None:
+    st.caption("The gateway's own log of this run's requests (logs API), matched by the cf-aig-log-id each "
+               "response carried. `duration` is measured by the gateway; `client_total_ms` by this app.")
+    current = get_connection()
+    match = re.search(r"gateway (\S+)$", meta["connection_label"] or "")
+    gateway_id = match.group(1) if match and match.group(1) != "-" else current.gateway_id
+    if connection_label(current).rsplit(" · gateway", 1)[0] != meta["connection_label"].rsplit(" · gateway", 1)[0]:
+        st.warning("This run was made on another connection than the current one; the logs are read from the "
+                   "current connection.", icon=":material/warning:")
+    if not gateway_id:
+        st.info("This run did not go through a gateway: there are no gateway logs for it.")
+        return
+    views = st.session_state.setdefault(LOGS_KEY, {})
+    if st.button("Load gateway logs", key="hist_load_logs", icon=":material/receipt_long:"):
+        records = store.load_records(run_id)
+        with st.spinner("Reading the gateway logs..."):
+            views[run_id] = fetch_run_logs(get_client(), records, gateway_id=gateway_id,
+                                           started_at=meta["created_at"], finished_at=meta["finished_at"])
+    view = views.get(run_id)
+    if view is None:
+        return
+    if view.error:
+        st.error(f"The logs API answered with an error: {view.error}", icon=":material/error:")
+    st.markdown(f"Found **{view.found}** of **{view.wanted}** logged requests of gateway `{gateway_id}` "
+                f"({view.pages} page(s) read).")
+    if view.missing:
+        st.caption(f"{len(view.missing)} not found: logs expire, and requests sent with "
+                   "cf-aig-collect-log: false are not logged.")
+    if view.found:
+        logs = view.logs
+        st.dataframe(logs[[c for c in LOG_TABLE_COLUMNS if c in logs]], hide_index=True, width="stretch",
+                     column_config={"duration": st.column_config.NumberColumn("duration (ms, gateway)"),
+                                    "client_total_ms": st.column_config.NumberColumn("total (ms, client)",
+                                                                                     format="%.1f")})
+
+
+def manage() -> None:
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    new_name = c1.text_input("Name", value=meta["name"], key=f"hist_name_{run_id}")
+    if c2.button("Rename", key="hist_rename", icon=":material/edit:", width="stretch"):
+        store.rename_run(run_id, new_name)
+        st.session_state["hist_flash"] = f"Renamed run {run_id} to {new_name.strip() or '(no name)'}."
+        st.rerun()
+    c1, c2, _ = st.columns([1, 1, 2])
+    # Callables: the export is built when the button is pressed, not on every rerun.
+    c1.download_button("Export CSV", partial(store.export_run, run_id, "csv"), file_name=f"cfai-run-{run_id}.csv",
+                       mime="text/csv", key="hist_export_csv", icon=":material/download:", width="stretch")
+    c2.download_button("Export JSON", partial(store.export_run, run_id, "json"), file_name=f"cfai-run-{run_id}.json",
+                       mime="application/json", key="hist_export_json", icon=":material/download:",
+                       width="stretch")
+    st.caption("Exports hold the plan and every record; never the API token.")
+    sure = st.checkbox("I want to delete this run", key=f"hist_delete_sure_{run_id}")
+    if st.button("Delete run", key="hist_delete", icon=":material/delete:", disabled=not sure, type="primary"):
+        store.delete_run(run_id)
+        st.session_state.get(LOGS_KEY, {}).pop(run_id, None)
+        st.session_state["hist_flash"] = f"Deleted run {run_id}."
+        st.rerun()
+
+
+with report_tab:
+    records = store.load_records(run_id)
+    if records.empty:
+        st.info("This run has no records.")
+    else:
+        run_report(records, meta["plan"], key="hist_report")
+with logs_tab:
+    server_side_view()
+with manage_tab:
+    manage()

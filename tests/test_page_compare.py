@@ -1,0 +1,145 @@
+"""The Compare page under AppTest: a small comparison runs within one script run, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cfai import chart_data as cd
+from cfai.stats import route_summary
+from cfai.store import Store
+
+
+def _open_compare(app):
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _set_plan(app, n: int = 3, routes=("direct", "gateway"), **toggles):
+    app.number_input(key="cmp_n").set_value(n)
+    app.multiselect(key="cmp_routes").set_value(list(routes))
+    for key, value in toggles.items():
+        app.toggle(key=key).set_value(value)
+    app.run()
+    assert not app.exception, app.exception
+
+
+def _use_gateway(app, gateway_id: str):
+    """Point the local connection at another emulator gateway through the connection's saved settings
+    (AppTest runs a switched-to page on its own, without app.py's sidebar)."""
+    saved = dict(app.session_state["_cfg_saved"])
+    saved["cfg_local_gateway_id"] = gateway_id
+    app.session_state["_cfg_saved"] = saved
+    app.session_state["cfg_local_gateway_id"] = gateway_id
+    app.run()
+
+
+def _run(app):
+    app.button(key="cmp_run").click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _stored_run(app) -> tuple[str, Store]:
+    store = Store(Path(os.environ["CFAI_DATA_DIR"]) / "history.sqlite3")
+    runs = store.list_runs()
+    assert len(runs) == 1
+    return runs.iloc[0]["run_id"], store
+
+
+def test_page_shows_the_editor_and_waits_for_a_run(app):
+    at = _open_compare(app)
+    assert at.title[0].value == "Compare routes"
+    assert at.button(key="cmp_run").disabled is False
+    assert any("press **Run**" in i.value for i in at.info)
+    assert not at.get("vega_lite_chart")
+
+
+def test_small_comparison_shows_cards_and_charts_with_the_clis_numbers(app):
+    at = _open_compare(app)
+    _set_plan(at, n=3)
+    _run(at)
+    labels = [m.label for m in at.metric]
+    assert labels[:4] == ["p50 direct", "p50 gateway hit", "Speed-up", "Gateway hit rate"]
+    assert any("Measured: total time" in c.value for c in at.caption)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) >= 4  # over time, distribution, cache counts, percentiles
+    specs = " ".join(c.proto.spec for c in charts)
+    for title in ("Latency per request over time", "Latency distribution per route",
+                  "Cache hits vs misses per route", "p50 and p95 per route"):
+        assert title in specs
+    assert "warm-ups and errors excluded" in specs and "total time" in specs and "warm-ups shown faded" in specs
+
+    run_id, store = _stored_run(at)
+    expected = route_summary(store.load_records(run_id))  # what `python -m cfai compare --json` prints
+    shown = json.loads(at.json[0].value)
+    assert shown == json.loads(json.dumps(expected))
+    assert at.metric[0].value == cd.format_ms(expected["routes"]["direct"]["p50_ms"])
+    assert at.metric[1].value == cd.format_ms(expected["routes"]["gateway"]["by_cache_status"]["HIT"]["p50_ms"])
+    assert at.metric[3].value == cd.format_rate(expected["routes"]["gateway"]["hit_rate"])
+    assert expected["routes"]["gateway"]["hit_rate"] == 1.0  # warm-up filled the cache
+    assert not at.warning  # hits happened: no "never hit" diagnosis
+    assert len(at.dataframe) == 2  # the statistics and the records
+    assert not at.button(key="cmp_run").disabled and at.button(key="cmp_cancel").disabled
+
+
+def test_ttfb_metric_and_log_scale_redraw_without_rerunning(app):
+    at = _open_compare(app)
+    _set_plan(at, n=2)
+    _run(at)
+    at.segmented_control(key="cmp_report_metric").set_value("ttfb_ms").run()
+    at.toggle(key="cmp_report_log").set_value(True).run()
+    at.segmented_control(key="cmp_report_dist").set_value("box").run()
+    assert not at.exception, at.exception
+    assert any("Measured: time to first byte" in c.value for c in at.caption)
+    specs = " ".join(c.proto.spec for c in at.get("vega_lite_chart"))
+    assert "time to first byte" in specs and '"log"' in specs and "box" in specs.lower()
+    _, store = _stored_run(at)
+    assert len(store.list_runs()) == 1  # display options never start another run
+
+
+def test_no_hits_explains_the_usual_causes(app):
+    at = _open_compare(app)
+    _set_plan(at, n=3, routes=("gateway",), cmp_send_ttl=False)
+    _use_gateway(at, "default")  # caching off there, as on Cloudflare
+    _run(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "never answered from its cache" in warning
+    assert "cf-aig-cache-ttl" in warning and "(likely here)" in warning
+    assert "stream" in warning.lower() and "token or the body" in warning
+
+
+def test_raw_json_body_is_validated(app):
+    at = _open_compare(app)
+    at.segmented_control(key="cmp_body_kind").set_value("Raw JSON").run()
+    at.text_area(key="cmp_raw_body").set_value("{not json").run()
+    assert any("not valid JSON" in w.value for w in at.warning)
+    assert at.button(key="cmp_run").disabled
+
+
+@pytest.mark.parametrize("kind", ["Text classification"])
+def test_classification_body_runs(app, kind):
+    at = _open_compare(app)
+    at.segmented_control(key="cmp_body_kind").set_value(kind).run()
+    _set_plan(at, n=2)
+    _run(at)
+    run_id, store = _stored_run(at)
+    assert store.get_run(run_id)["model"] == "@cf/huggingface/distilbert-sst-2-int8"
+    assert store.get_run(run_id)["status"] == "complete"
+
+
+def test_a_run_where_everything_failed_says_why(app):
+    at = _open_compare(app)
+    at.segmented_control(key="cmp_body_kind").set_value("Raw JSON").run()
+    at.text_input(key="cmp_raw_model").set_value("@cf/nobody/no-such-model").run()
+    _set_plan(at, n=2, routes=("direct",))
+    _run(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "No measured request succeeded" in errors and "no-such-model" in errors.lower()
+    run_id, store = _stored_run(at)
+    assert store.get_run(run_id)["status"] == "failed"
+    assert at.metric[0].value == "n/a"
