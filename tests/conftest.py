@@ -68,7 +68,7 @@ def app_env(emulator, monkeypatch, tmp_path):
 
 @pytest.fixture
 def app(app_env):
-    """An AppTest of app.py, already run once. Switch pages with `app.switch_page("pages/x.py").run()`."""
+    """An AppTest of app.py, already run once. Switch pages with `app.switch_page("views/x.py").run()`."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -51,6 +51,6 @@ def test_credentials_from_env_select_cloudflare_mode_and_stay_hidden(app_env, mo
 
 
 def test_every_page_renders(app):
-    for page in ("pages/playground.py", "pages/classify.py", "pages/compare.py", "pages/history.py"):
+    for page in ("views/playground.py", "views/classify.py", "views/compare.py", "views/history.py"):
         app.switch_page(page).run()
         assert not app.exception, (page, app.exception)
