@@ -15,8 +15,6 @@ from cfai.chat import (
     Conversation,
     Turn,
     build_request_body,
-    error_advice,
-    error_summary,
     is_json_mode,
     pair_to_json,
     pair_to_markdown,
@@ -26,9 +24,9 @@ from cfai.chat import (
 )
 from cfai.client import GatewayOptions
 from cfai.config import ConfigError, check_model_id
+from components.chat_view import PENDING_KEY, queue_resend, render_history, render_turn
 from components.code_panel import code_panel
 from components.connection import get_client, get_connection
-from components.metrics import request_details, result_metrics
 from components.model_picker import model_picker
 from components.params import text_generation_params
 from components.route_options import ROUTE_LABELS, route_options
@@ -98,51 +96,9 @@ def gateway_dict(route_name: str, options: GatewayOptions) -> dict[str, Any] | N
     return {k: v for k, v in asdict(options).items() if v is not None and v is not False}
 
 
-def queue_resend(targets: tuple[str, ...]) -> None:
-    state["pg_pending"] = targets
-
-
 def clear(conversations: list[Conversation]) -> None:
     for conv in conversations:
         conv.clear()
-
-
-def render_turn(turn: Turn, *, retry_target: str | None) -> None:
-    """One message from history, with its error, metrics and raw exchange."""
-    if turn.role == "user":
-        with st.chat_message("user"):
-            st.markdown(turn.content)
-        if turn.failed and turn.error:
-            with st.chat_message("assistant", avatar=":material/error:"):
-                st.error(f"**{error_summary(turn.error)}**\n\n{error_advice(turn.error)}", icon=":material/error:")
-                if turn.metrics:
-                    result_metrics(turn.metrics)
-                request_details(url=turn.url, request_body=turn.request_body, request_headers=turn.request_headers,
-                                response_headers=turn.response_headers, response_body=turn.response_body)
-                if retry_target:
-                    st.button("Retry", key=f"retry_{turn.id}", icon=":material/replay:",
-                              on_click=queue_resend, args=((retry_target,),))
-        return
-    with st.chat_message("assistant"):
-        if turn.parsed is not None:
-            st.json(turn.parsed)
-        else:
-            st.markdown(turn.content)
-        if turn.interrupted:
-            reason = (turn.error or {}).get("message") or "The stream stopped before the answer finished."
-            st.warning(f"**Interrupted:** {reason} The text above is what arrived; regenerate to try again.",
-                       icon=":material/content_cut:")
-        elif turn.error:
-            st.warning(f"{error_summary(turn.error)} {error_advice(turn.error)}", icon=":material/warning:")
-        if turn.metrics:
-            result_metrics(turn.metrics)
-        request_details(url=turn.url, request_body=turn.request_body, request_headers=turn.request_headers,
-                        response_headers=turn.response_headers, response_body=turn.response_body)
-
-
-def render_history(conv: Conversation, target: str) -> None:
-    for turn in conv.turns:
-        render_turn(turn, retry_target=target if (turn is conv.turns[-1] and conv.can_retry()) else None)
 
 
 def send(conv: Conversation, user_turn: Turn) -> None:
@@ -218,7 +174,7 @@ for problem in problems:
 
 queued = state.pop("pg_example", None)
 prompt = st.chat_input("Message the model", key="pg_input", disabled=bool(problems)) or queued
-pending = [t for t in state.pop("pg_pending", ()) if t in targets]  # a mode switch voids a queued resend
+pending = [t for t in state.pop(PENDING_KEY, ()) if t in targets]  # a mode switch voids a queued resend
 
 if not side_by_side:
     render_history(conversation, "main")
