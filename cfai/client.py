@@ -9,12 +9,14 @@ wire, not this library.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from cfai import __version__
 from cfai.config import Connection
@@ -277,6 +279,14 @@ class Client:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT})
+        # The environment is read once here, not on every call (requests re-reads proxies, CA bundle and
+        # ~/.netrc per request, and a netrc entry would silently replace our Bearer token).
+        self.session.trust_env = False
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._proxies = {
+            _host(base): requests.utils.get_environ_proxies(base)
+            for base in (connection.api_base_url, connection.gateway_base_url)
+        }
         self._secrets = tuple(s for s in (connection.api_token, connection.gateway_token) if s)
 
     def __enter__(self) -> Client:
@@ -399,6 +409,10 @@ class Client:
     def _masked(headers: Mapping[str, str]) -> dict[str, str]:
         return {k: ("Bearer ****" if k.lower() in ("authorization", "cf-aig-authorization") else v) for k, v in headers.items()}
 
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        host = _host(url)
+        return self._proxies[host] if host in self._proxies else requests.utils.get_environ_proxies(url)
+
     def _timeout(self, timeout: float | tuple[float, float] | None) -> float | tuple[float, float]:
         return timeout if timeout is not None else self.connection.timeout
 
@@ -413,14 +427,15 @@ class Client:
             attempt += 1
 
     def _send(self, method: str, url: str, body: dict | None, headers: dict[str, str], params: Mapping | None,
-              timeout: float | tuple[float, float] | None) -> tuple[requests.Response | None, CloudflareError | None, float, float]:
+              timeout: float | tuple[float, float] | None, stream: bool = False) -> tuple[requests.Response | None, CloudflareError | None, float, float]:
         """Returns (response, error, wall-clock start, perf start). The response body is not read yet."""
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() if body is not None else None
         request = requests.Request(method, url, data=data, headers=headers, params=params)
         prepared = self.session.prepare_request(request)
         started_at, start = time.time(), now()
         try:
-            response = self.session.send(prepared, stream=True, timeout=self._timeout(timeout), allow_redirects=False)
+            response = self.session.send(prepared, stream=stream, timeout=self._timeout(timeout), allow_redirects=False,
+                                         proxies=self._proxies_for(url))
         except requests.exceptions.ConnectTimeout:
             return None, NetworkError(f"Timed out connecting to {_host(url)}.", url=url), started_at, start
         except requests.exceptions.Timeout:
@@ -469,21 +484,19 @@ class Client:
             result.timings.total_ms = (now() - start) * 1000
             return result
         wire = wire_timing(response.raw)
-        t0 = wire.start if wire else start
-        try:
-            content = response.content
-        except requests.exceptions.Timeout:
-            content = None
-            result.error = RequestTimeoutError("The response body did not arrive within the read timeout.", status=response.status_code, url=url)
-        except (requests.RequestException, OSError) as exc:
-            content = None
+        body_error = getattr(response, "cfai_body_error", None)
+        content: bytes | None = response.content if body_error is None else None
+        end = wire.body_at if wire and wire.body_at else now()
+        result.timings.total_ms = (end - (wire.start if wire else start)) * 1000
+        response.close()
+        if isinstance(body_error, TimeoutError | ReadTimeoutError):
+            result.error = RequestTimeoutError("The response body did not arrive within the read timeout.",
+                                               status=response.status_code, url=url)
+        elif body_error is not None:
             result.error = NetworkError(
-                f"The connection closed before the whole response arrived ({type(exc).__name__}).",
+                f"The connection closed before the whole response arrived ({type(body_error).__name__}).",
                 status=response.status_code, url=url,
             )
-        finally:
-            result.timings.total_ms = (now() - t0) * 1000
-            response.close()
         if content is None:
             return result
         result.bytes_received = len(content)
@@ -515,7 +528,7 @@ class Client:
                      extra: Mapping[str, str] | None, timeout: float | tuple[float, float] | None) -> Stream:
         headers = self._headers(route, gateway, extra)
         headers["Accept"] = "text/event-stream"
-        response, error, started_at, start = self._send("POST", url, body, headers, None, timeout)
+        response, error, started_at, start = self._send("POST", url, body, headers, None, timeout, stream=True)
         if response is not None and response.status_code < 400 and "text/event-stream" in response.headers.get("content-type", ""):
             result = self._new_result(url, route, model, body, headers, response, started_at, start)
             result.streamed = True
