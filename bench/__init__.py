@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench` (`python -m bench`): one module per figure, results in bench/results.json."""
