@@ -118,6 +118,20 @@ class MalformedResponseError(CloudflareError):
     default_hint = "The server answered with something that is not the expected JSON; try again."
 
 
+# An error's hint by its kind, for failures stored without their error object (comparison records, batch rows).
+_HINTS_BY_KIND: dict[str, str] = {
+    cls.kind: cls.default_hint
+    for cls in (CloudflareError, BadInputError, AuthenticationError, GatewayAuthError, NotFoundError,
+                ModelNotFoundError, RequestTooLargeError, RateLimitError, ServerError, RequestTimeoutError,
+                NetworkError, StreamInterruptedError, MalformedResponseError)
+}
+
+
+def hint_for_kind(kind: str | None) -> str | None:
+    """The plain-language hint of an error kind (e.g. a stored record's `error_kind`), None if unknown."""
+    return _HINTS_BY_KIND.get(kind or "")
+
+
 # Cloudflare codes that decide the type regardless of the HTTP status.
 _BY_CODE: dict[int, type[CloudflareError]] = {
     5006: BadInputError,

@@ -24,6 +24,7 @@ from cfai.classify import (
     fault_injector,
 )
 from cfai.client import Client, GatewayOptions, Route
+from cfai.errors import hint_for_kind
 from cfai.evaluation import (
     ABSTAIN,
     confident_mistakes,
@@ -277,6 +278,7 @@ def results_section(client: Client, job: BatchJob) -> None:
     if progress.pending:
         summary += f", {progress.pending:,} not run" + (" (stopped)" if progress.stopped else "")
     st.markdown(summary + f" · model `{job.settings.model}` · route {job.settings.route}")
+    failed_notice(results, all_failed=progress.ok == 0)
     unfinished = progress.failed + progress.pending
     if unfinished and st.button(f"Retry {unfinished:,} failed / not-run rows", key="classify_retry",
                                 icon=":material/replay:"):
@@ -289,6 +291,20 @@ def results_section(client: Client, job: BatchJob) -> None:
     if mapping:
         evaluation_section(scoring_input(scored), model_labels_from_scores(results["scores"]))
     export_buttons(scored, job, mapping)
+
+
+def failed_notice(results: pd.DataFrame, all_failed: bool) -> None:
+    """The most common error of the failed rows and what to do about it (the table has each row's error)."""
+    failed = results[results["status"] == "error"]
+    if failed.empty:
+        return
+    reason = failed["error"].dropna().mode()
+    reason_text = str(reason.iloc[0]) if not reason.empty else "unknown error"
+    kinds = failed.loc[failed["error"] == reason_text, "error_kind"].dropna()
+    hint = hint_for_kind(str(kinds.iloc[0])) if not kinds.empty else None
+    text = f"**{len(failed):,} row(s) failed**, e.g. {reason_text}" + (f"\n\n{hint}" if hint else "")
+    text += "\n\nFailed rows stay in the table with their error; the Retry button sends them again."
+    (st.error if all_failed else st.warning)(text, icon=":material/error:")
 
 
 def results_table(scored: pd.DataFrame, has_expected: bool) -> None:

@@ -11,6 +11,7 @@ from cfai.catalog import TEXT_CLASSIFICATION, TEXT_GENERATION
 from cfai.chat import validate_params
 from cfai.compare import CACHE_MODES, MAX_CONCURRENCY, ROUTES, Plan
 from cfai.config import ConfigError
+from cfai.errors import hint_for_kind
 from cfai.live_run import LiveRun
 from components.connection import get_client, get_connection
 from components.model_picker import model_picker
@@ -170,9 +171,13 @@ status = meta["status"]
 if status == "cancelled":
     st.info(f"Cancelled after {meta['records']:,} requests; what was measured is kept.", icon=":material/stop:")
 elif status == "failed":
-    errors = df.loc[~df["ok"], "error_message"].dropna()
+    failed = df.loc[~df["ok"]]
+    errors = failed["error_message"].dropna()
     reason = errors.mode().iloc[0] if not errors.empty else "no request succeeded"
-    st.error(f"No measured request succeeded: {reason}", icon=":material/error:")
+    # What to do next, from the kind of the most common error (records keep the kind, not the hint).
+    kinds = failed.loc[failed["error_message"] == reason, "error_kind"].dropna()
+    hint = hint_for_kind(kinds.iloc[0]) if not kinds.empty else None
+    st.error(f"No measured request succeeded: {reason}" + (f"\n\n{hint}" if hint else ""), icon=":material/error:")
 st.caption(f"Run `{run_id}` · {meta['model']} · {meta['connection_label']} · {meta['records']:,} records "
            f"· {status}")
 run_report(df, meta["plan"], key="cmp_report")

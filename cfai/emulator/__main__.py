@@ -22,6 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="default seed of the text simulator")
     p.add_argument("--allow-faults", action="store_true", help="honour x-emulator-fault / x-emulator-delay-ms")
     p.add_argument("--strict-gateways", action="store_true", help="unknown gateway ids answer 2001")
+    p.add_argument("--strict-accounts", action="store_true",
+                   help="account ids that are not 32 lowercase hex answer 404/7003, as on Cloudflare")
     p.add_argument("--upstream-openai", default=None, metavar="URL",
                    help="forward text generation to this OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1)")
     p.add_argument("--upstream-model", default=None, help="model name to request from the upstream server")
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host, port=args.port, speed=args.speed,
             api_token=args.api_token or os.environ.get(TOKEN_ENV) or None,
             seed=args.seed, allow_faults=args.allow_faults, strict_gateways=args.strict_gateways,
+            strict_accounts=args.strict_accounts,
             upstream_openai=args.upstream_openai, upstream_model=args.upstream_model,
         )
     except (OSError, RuntimeError) as exc:

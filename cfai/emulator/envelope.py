@@ -17,6 +17,7 @@ BAD_INPUT = 5006
 NO_SUCH_MODEL = 5007
 AUTH_ERROR = 10000
 NO_ROUTE = 7000
+COULD_NOT_ROUTE = 7003
 METHOD_NOT_ALLOWED = 7001
 TOO_LARGE = 3006
 TIMEOUT = 3007
@@ -71,6 +72,13 @@ def auth_error() -> JSONResponse:
 
 def no_route() -> JSONResponse:
     return cf_error(404, NO_ROUTE, "No route for that URI")
+
+
+def could_not_route(path: str) -> JSONResponse:
+    """A malformed object identifier (e.g. the account id) in the path: 7003 then 7000, as observed."""
+    body = cf_error_body(COULD_NOT_ROUTE, f"Could not route to {path}, perhaps your object identifier is invalid?")
+    body["errors"].append({"code": NO_ROUTE, "message": "No route for that URI"})
+    return JSONResponse(body, status_code=404)
 
 
 class InputError(ValueError):

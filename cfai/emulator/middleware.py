@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cfai.emulator.envelope import INTERNAL, TOO_LARGE, auth_error, cf_error
+from cfai.emulator.envelope import INTERNAL, TOO_LARGE, auth_error, cf_error, could_not_route
 from cfai.emulator.state import EmulatorState
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 API_PREFIX = "/client/v4/"
+ACCOUNTS_PREFIX = "/client/v4/accounts/"
+ACCOUNT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 log = logging.getLogger("cfai.emulator")
 
 
@@ -32,7 +35,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class EmulatorMiddleware:
-    """Refuses bad tokens (401/10000) under /client/v4/ and bodies over 10 MB (413/3006) everywhere.
+    """Refuses bad tokens (401/10000) under /client/v4/, malformed account ids (404/7003) there when
+    `strict_accounts` is on, and bodies over 10 MB (413/3006) everywhere.
 
     The gateway routes (/v1/...) do their own auth: they forward the token to the Workers AI routes.
     """
@@ -49,6 +53,11 @@ class EmulatorMiddleware:
         ):
             await auth_error()(scope, receive, send)
             return
+        if self.state.options.strict_accounts and scope["path"].startswith(ACCOUNTS_PREFIX):
+            account = scope["path"][len(ACCOUNTS_PREFIX):].split("/", 1)[0]
+            if not ACCOUNT_ID_RE.match(account):
+                await could_not_route(scope["path"])(scope, receive, send)
+                return
         too_large = cf_error(413, TOO_LARGE, f"Request is too large (limit {self.max_body} bytes)")
         length = _header(scope, b"content-length")
         if length is not None:

@@ -82,18 +82,22 @@ def start_emulator(
     seed: int = 0,
     allow_faults: bool = False,
     strict_gateways: bool = False,
+    strict_accounts: bool = False,
     upstream_openai: str | None = None,
     upstream_model: str | None = None,
 ) -> EmulatorHandle:
     """Start the emulator in a background thread; returns once its socket accepts connections.
 
     port=0 picks a free port (see `.port` / `.base_url`). `speed` divides every simulated latency.
+    By default any account id is accepted (local mode uses 'local'); `strict_accounts` answers a malformed one
+    with Cloudflare's 404/7003, as a wrong account id does on the real API.
     """
     if speed <= 0:
         raise ValueError("speed must be positive")
     options = EmulatorOptions(
         host=host, port=port, speed=speed, api_token=api_token or None, seed=seed, allow_faults=allow_faults,
-        strict_gateways=strict_gateways, upstream_openai=upstream_openai, upstream_model=upstream_model,
+        strict_gateways=strict_gateways, strict_accounts=strict_accounts, upstream_openai=upstream_openai,
+        upstream_model=upstream_model,
     )
     state = EmulatorState(options)
     # Bind first, so the real port is known (and state.base_url set) before the app is built.

@@ -15,6 +15,7 @@ class EmulatorOptions:
     seed: int = 0
     allow_faults: bool = False  # honour the `x-emulator-fault` request header
     strict_gateways: bool = False  # unknown gateway ids answer 2001 instead of being created
+    strict_accounts: bool = False  # account ids that are not 32 lowercase hex answer 404/7003, as Cloudflare does
     upstream_openai: str | None = None  # forward text generation to a local OpenAI-compatible server
     upstream_model: str | None = None  # model name to ask the upstream for (default: the requested id)
 
