@@ -22,6 +22,7 @@ from cfai import __version__
 from cfai.config import Connection
 from cfai.errors import (
     CloudflareError,
+    ConnectionDroppedError,
     MalformedResponseError,
     NetworkError,
     RateLimitError,
@@ -493,7 +494,7 @@ class Client:
             result.error = RequestTimeoutError("The response body did not arrive within the read timeout.",
                                                status=response.status_code, url=url)
         elif body_error is not None:
-            result.error = NetworkError(
+            result.error = ConnectionDroppedError(
                 f"The connection closed before the whole response arrived ({type(body_error).__name__}).",
                 status=response.status_code, url=url,
             )

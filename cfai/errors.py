@@ -108,6 +108,11 @@ class NetworkError(CloudflareError):
     default_hint = "Could not connect: check the network and the base URL (is the emulator running?)."
 
 
+class ConnectionDroppedError(NetworkError):
+    kind = "connection_dropped"
+    default_hint = "The connection broke before the whole answer arrived: try again."
+
+
 class StreamInterruptedError(CloudflareError):
     kind = "stream_interrupted"
     default_hint = "The stream stopped before it finished; the text received so far is kept. Try again."
@@ -123,7 +128,7 @@ _HINTS_BY_KIND: dict[str, str] = {
     cls.kind: cls.default_hint
     for cls in (CloudflareError, BadInputError, AuthenticationError, GatewayAuthError, NotFoundError,
                 ModelNotFoundError, RequestTooLargeError, RateLimitError, ServerError, RequestTimeoutError,
-                NetworkError, StreamInterruptedError, MalformedResponseError)
+                NetworkError, ConnectionDroppedError, StreamInterruptedError, MalformedResponseError)
 }
 
 

@@ -68,12 +68,13 @@ def _fmt_pct(value: float | None) -> str:
 
 
 # --- one text ----------------------------------------------------------------------------------------------
-def single_text_panel(client: Client, model: str, route: Route, gateway: GatewayOptions) -> None:
+def single_text_panel(client: Client, model: str, route: Route, gateway: GatewayOptions, *,
+                      disabled: bool = False) -> None:
     text = st.text_area("Text to classify", value=DEFAULT_TEXT, key="classify_text", height=100)
     if len(text) > LONG_TEXT_CHARS:
         st.warning(f"This text is {len(text):,} characters long (over {LONG_TEXT_CHARS:,}): the model may "
                    "truncate or refuse it.", icon=":material/warning:")
-    if st.button("Classify", key="classify_one", type="primary", disabled=not text.strip() or not model):
+    if st.button("Classify", key="classify_one", type="primary", disabled=disabled or not text.strip() or not model):
         with st.spinner("Classifying..."):
             st.session_state["classify_single"] = classify_text(client, model, text.strip(), route=route,
                                                                 gateway=gateway)

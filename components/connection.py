@@ -105,6 +105,16 @@ def connection_problems() -> list[ConfigError]:
     return get_connection().validate()
 
 
+def connection_ready() -> bool:
+    """Pages call this before offering to send: a malformed setting is named here, once, and sending stays
+    off until it is fixed (rather than letting Cloudflare answer with a routing error)."""
+    problems = connection_problems()
+    if problems:
+        st.error("Fix the connection in the sidebar before sending: " + " ".join(str(p) for p in problems),
+                 icon=":material/settings_alert:")
+    return not problems
+
+
 def get_client() -> Client:
     """The session's client, rebuilt when the connection settings change (keep-alive otherwise)."""
     conn = get_connection()

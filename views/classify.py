@@ -6,7 +6,7 @@ import streamlit as st
 from cfai.catalog import TEXT_CLASSIFICATION
 from cfai.classify import DEFAULT_MODEL, BatchJob
 from components import classify_widgets as cw
-from components.connection import get_client, get_connection
+from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.route_options import route_options
 
@@ -15,6 +15,7 @@ st.caption("Check a text classifier on your own texts before wiring it into a pr
            "a labelled batch for accuracy, per-label precision/recall and a confusion matrix.")
 
 client = get_client()
+ready = connection_ready()
 left, right = st.columns([3, 2])
 with left:
     model = model_picker(TEXT_CLASSIFICATION, key="classify_model", default=DEFAULT_MODEL)
@@ -23,7 +24,7 @@ with right:
 
 single_tab, batch_tab = st.tabs(["Single text", "Batch"])
 with single_tab:
-    cw.single_text_panel(client, model, route, gateway)
+    cw.single_text_panel(client, model, route, gateway, disabled=not ready)
 
 with batch_tab:
     batch = cw.batch_input()
@@ -32,7 +33,7 @@ with batch_tab:
     running = job is not None and job.running
     label = f"Classify {len(batch):,} rows" if batch is not None and len(batch) else "Classify"
     if st.button(label, key="classify_run", type="primary", icon=":material/play_arrow:",
-                 disabled=batch is None or len(batch) == 0 or running or not model):
+                 disabled=batch is None or len(batch) == 0 or running or not model or not ready):
         cw.start_batch(client, batch, settings, headers_for)
         job = st.session_state.get(cw.JOB_KEY)
     if job is not None:

@@ -13,7 +13,7 @@ from cfai.compare import CACHE_MODES, MAX_CONCURRENCY, ROUTES, Plan
 from cfai.config import ConfigError
 from cfai.errors import hint_for_kind
 from cfai.live_run import LiveRun
-from components.connection import get_client, get_connection
+from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.params import text_generation_params
 from components.run_report import live_charts, run_report
@@ -117,7 +117,8 @@ for problem in problems:
     st.warning(problem, icon=":material/rule:")
 
 left, right, _ = st.columns([1, 1, 4])
-start = left.button("Run", type="primary", icon=":material/play_arrow:", disabled=bool(problems) or running,
+ready = connection_ready()
+start = left.button("Run", type="primary", icon=":material/play_arrow:", disabled=bool(problems) or running or not ready,
                     key="cmp_run", width="stretch")
 stop = right.button("Cancel", icon=":material/stop:", disabled=not running, key="cmp_cancel", width="stretch")
 

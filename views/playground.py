@@ -26,7 +26,7 @@ from cfai.client import GatewayOptions
 from cfai.config import ConfigError, check_model_id
 from components.chat_view import PENDING_KEY, queue_resend, render_history, render_turn
 from components.code_panel import code_panel
-from components.connection import get_client, get_connection
+from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.params import text_generation_params
 from components.route_options import ROUTE_LABELS, route_options
@@ -138,6 +138,8 @@ def finish_turn() -> None:
 
 # --- page ---------------------------------------------------------------------------------------------------
 st.title("Playground")
+if not connection_ready():
+    problems.append("Sending is off until the connection settings are fixed.")
 st.caption("Try a model on a prompt. Under every answer: time to first token, total time, tokens, tokens per "
            "second, the route and the AI Gateway cache status.")
 

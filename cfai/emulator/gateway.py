@@ -10,8 +10,9 @@ import asyncio
 import hmac
 import json
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -34,6 +35,8 @@ from cfai.emulator.gateway_headers import (
 from cfai.emulator.gateway_logs import LogEntry, new_log_id
 from cfai.emulator.gateway_runtime import EXTRAS_KEY, GatewayRuntime, get_runtime
 from cfai.emulator.state import EmulatorState
+
+T = TypeVar("T")
 
 __all__ = ["close_gateway", "gateway_error", "gateway_routes", "get_runtime", "GatewayRuntime"]
 
@@ -155,6 +158,26 @@ async def _send(rt: GatewayRuntime, url: str, body: bytes, headers: dict[str, st
     raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
 
+class _ClientGone(Exception):
+    """The caller disconnected while we waited for Workers AI."""
+
+
+async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, but give up once the caller disconnects (say, after its own read timeout), so a miss
+    nobody waits for does not keep an upstream request open."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.1)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise _ClientGone
+    finally:
+        if not task.done():
+            task.cancel()
+
+
 async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response:
     started = time.perf_counter()
     rt = get_runtime(state)
@@ -220,7 +243,11 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
     forward = {k: v for k, v in request.headers.items() if k in _FORWARD or k.startswith("x-emulator-")}
     forward["accept-encoding"] = "identity"  # relay bytes as they are; no re-encoding on the way through
     try:
-        resp = await _send(rt, state.base_url.rstrip("/") + upstream, body, forward, opts)
+        resp = await _unless_client_leaves(
+            request, _send(rt, state.base_url.rstrip("/") + upstream, body, forward, opts))
+    except _ClientGone:
+        call.log(499)  # nginx's "client closed request": nobody is left to answer
+        return Response(status_code=499)
     except TimeoutError:
         call.log(408)
         return gateway_error(408, CODE_TIMEOUT,
