@@ -243,14 +243,10 @@ class WorkersAI:
             return early
         try:
             body = await read_json(request)
-            model = body.get("model")
-            if not isinstance(model, str) or not model:
-                raise InputError("required property 'model' is missing or not a string")
-            spec = get_model(model)
+            spec = _openai_model(body, TEXT_GENERATION, "text generation")
+            model = body["model"]
             if spec is None:
                 return no_such_model(model, headers)
-            if spec.task != TEXT_GENERATION:
-                raise InputError(f"{model} is not a text generation model")
             req = parse_gen_request(body, openai=True)
         except InputError as exc:
             return bad_input(str(exc), headers)
@@ -332,14 +328,10 @@ class WorkersAI:
             return early
         try:
             body = await read_json(request)
-            model = body.get("model")
-            if not isinstance(model, str) or not model:
-                raise InputError("required property 'model' is missing or not a string")
-            spec = get_model(model)
+            spec = _openai_model(body, TEXT_EMBEDDINGS, "text embeddings")
+            model = body["model"]
             if spec is None:
                 return no_such_model(model, headers)
-            if spec.task != TEXT_EMBEDDINGS:
-                raise InputError(f"{model} is not a text embeddings model")
             if "input" not in body:
                 raise InputError("required property 'input' is missing")
             texts = embeddings.parse_texts(body["input"], "input")
@@ -411,3 +403,16 @@ def _int_param(raw: str | None, name: str, default: int, lo: int, hi: int) -> in
     if not lo <= value <= hi:
         raise InputError(f"query parameter '{name}' must be between {lo} and {hi}")
     return value
+
+
+def _openai_model(body: dict, task: str, task_label: str) -> ModelSpec | None:
+    """The model named by an OpenAI-compatible body, checked for `task`; None when no such model exists."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InputError("required property 'model' is missing or not a string")
+    spec = get_model(model)
+    if spec is None:
+        return None
+    if spec.task != task:
+        raise InputError(f"{model} is not a {task_label} model")
+    return spec
