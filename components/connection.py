@@ -25,6 +25,9 @@ from cfai.config import (
 
 _CLIENT_KEY = "_cfai_client"
 _FIELDS = ("account_id", "api_token", "gateway_id", "gateway_token")
+# Tokens configured on the server (env vars, secrets.toml) stay on the server: a widget's value is sent to
+# the browser, so these are kept apart and the password fields only ever hold what the user typed there.
+_SERVER_SECRETS = {"cfg_api_token": "server_api_token", "cfg_gateway_token": "server_gateway_token"}
 MODE_LOCAL, MODE_CLOUDFLARE = "Local emulator", "Cloudflare"
 
 
@@ -61,6 +64,9 @@ def _init_state() -> None:
         return
     settings = _configured_settings()
     saved = {f"cfg_{name}": settings.get(name, "") for name in (*_FIELDS, "api_base_url", "gateway_base_url")}
+    for field_key, server_key in _SERVER_SECRETS.items():
+        saved[server_key] = saved.pop(field_key)
+        saved[field_key] = ""
     has_credentials = connection_from_settings(settings) is not None
     saved["cfg_mode"] = MODE_CLOUDFLARE if has_credentials else MODE_LOCAL
     saved["cfg_local_gateway_id"] = LOCAL_GATEWAY_ID
@@ -86,6 +92,9 @@ def _save(*keys: str) -> None:
 
 def _cloudflare_connection() -> Connection:
     values = {name: _value(f"cfg_{name}").strip() for name in (*_FIELDS, "api_base_url", "gateway_base_url")}
+    for field_key, server_key in _SERVER_SECRETS.items():  # typed in the sidebar wins over the server's
+        name = field_key.removeprefix("cfg_")
+        values[name] = values[name] or _value(server_key).strip()
     conn = connection_from_settings(values)
     if conn is None:  # incomplete: still build one so validation can name the missing field
         conn = Connection(mode="cloudflare", account_id=values["account_id"], api_token=values["api_token"],
@@ -128,6 +137,10 @@ def get_client() -> Client:
     return client
 
 
+def _server_placeholder(server_key: str, env_name: str) -> str:
+    return f"set on the server ({env_name})" if _value(server_key) else ""
+
+
 def _show_problems(problems: list[ConfigError], field_name: str) -> None:
     for problem in problems:
         if problem.field == field_name:
@@ -156,11 +169,14 @@ def connection_sidebar() -> Connection:
             st.markdown(":blue-badge[:material/cloud: Cloudflare]")
             st.text_input("Account ID", key=_bind("cfg_account_id"), placeholder="32 hex characters")
             st.text_input("API token", key=_bind("cfg_api_token"), type="password",
-                          help="A token with the Workers AI permission. Kept in this browser session only.")
+                          placeholder=_server_placeholder("server_api_token", "CLOUDFLARE_API_TOKEN"),
+                          help="A token with the Workers AI permission. Typed here, it is kept for this "
+                               "session only; one set on the server is used but never sent to the browser.")
             st.text_input("Gateway ID", key=_bind("cfg_gateway_id"), placeholder="optional, e.g. my-gateway",
                           help="Needed for the gateway route (AI Gateway dashboard).")
             with st.expander("Advanced"):
                 st.text_input("Gateway token", key=_bind("cfg_gateway_token"), type="password",
+                              placeholder=_server_placeholder("server_gateway_token", "CLOUDFLARE_GATEWAY_TOKEN"),
                               help="Only for an authenticated gateway (sent as cf-aig-authorization).")
                 st.text_input("API base URL", key=_bind("cfg_api_base_url"),
                               placeholder="https://api.cloudflare.com/client/v4")

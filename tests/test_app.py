@@ -45,6 +45,8 @@ def test_credentials_from_env_select_cloudflare_mode_and_stay_hidden(app_env, mo
     assert "Cloudflare" in _all_text(at)
     token_input = at.sidebar.text_input(key="cfg_api_token")
     assert token_input.proto.type == token_input.proto.PASSWORD
+    assert token_input.value == ""  # the server's token is used, never sent to the browser
+    assert "CLOUDFLARE_API_TOKEN" in token_input.proto.placeholder
     at.sidebar.button(key="cfg_verify").click().run()
     assert at.sidebar.success and not at.exception
     assert CANARY not in _all_text(at)

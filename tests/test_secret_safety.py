@@ -6,8 +6,8 @@ token, so every call succeeds with it; a second emulator requires another token,
 (URL-encoded, hex, base64 at every alignment): every rendered element (each node's protobuf), the data behind
 the download buttons, every SQLite row and file in the data directory, the Python logs of every logger at
 DEBUG (the emulators' included), stdout/stderr, the CLI's output, code snippets, error text and the
-emulator's gateway logs. Expected hits: zero. The only place the token may be is the sidebar's password
-field, which is how it reaches the server; that widget is checked to be a password field and skipped.
+emulator's gateway logs. Expected hits: zero, the sidebar's password fields included: a token configured on
+the server is used there but never sent to the browser as a widget value.
 
 The second test puts a recording proxy in front of two emulators (API base -> A, gateway base -> B) and
 watches every outgoing connection of the process: the token goes only to the configured base URLs.
@@ -88,19 +88,21 @@ def test_the_search_finds_every_form():
 
 def rendered(at, where: str) -> dict[str, str]:
     """Every node of the AppTest element tree, as the text of its protobuf (data frames and charts included,
-    as their Arrow bytes). Password text inputs are skipped: that field is how the token reaches the server."""
-    from streamlit.proto.TextInput_pb2 import TextInput
-
+    as their Arrow bytes), and every widget's current value (what the browser is sent)."""
     out: dict[str, str] = {}
     tree = at._tree  # the whole tree (main, sidebar, bottom, event); AppTest has no public walk of it
     stack = [(f"{where}/root", tree)]
     while stack:
         path, node = stack.pop()
         proto = getattr(node, "proto", None)
-        if isinstance(proto, TextInput) and proto.type == TextInput.PASSWORD:
-            continue
         if proto is not None:
             out[f"{path}/{getattr(node, 'type', '?')}#{len(out)}"] = str(proto)
+            try:
+                value = node.value
+            except Exception:  # noqa: BLE001 - only widgets have a value
+                value = None
+            if value is not None:
+                out[f"{path}/value#{len(out)}"] = str(value)
         for key, child in getattr(node, "children", {}).items():
             stack.append((f"{path}/{key}", child))
     assert len(out) > 20, "the tree walk found the page"
