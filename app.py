@@ -3,11 +3,15 @@
 `streamlit run app.py`. With no Cloudflare credentials it starts the local emulator and uses it.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from components.connection import connection_sidebar
 
-st.set_page_config(page_title="Workers AI Lab", page_icon=":material/bolt:", layout="wide")
+# A local file: a Material-icon favicon would be fetched from the internet, which may not be there.
+ICON = Path(__file__).parent / "assets" / "icon.png"
+st.set_page_config(page_title="Workers AI Lab", page_icon=str(ICON), layout="wide")
 
 # Pages live in views/, not pages/: Streamlit treats a pages/ folder beside the entry point as its legacy
 # multipage layout, and then (under AppTest, and on a first visit to a page URL) runs a page without app.py.

@@ -131,11 +131,11 @@ class Result:
     @property
     def tokens_per_second(self) -> float | None:
         """Completion tokens per second of generation: after the first token for streams (decode speed),
-        over the whole call otherwise."""
+        over the whole call otherwise; None for a cache hit."""
         tokens = (self.usage or {}).get("completion_tokens")
         total = self.timings.total_ms
-        if not tokens or not total:
-            return None
+        if not tokens or not total or self.cache_status == "HIT":
+            return None  # a cache hit replays tokens generated earlier: no generation speed to speak of
         first = self.timings.first_token_ms
         if first is not None and tokens > 1 and total > first:
             return (tokens - 1) / ((total - first) / 1000)
@@ -486,7 +486,14 @@ class Client:
             return result
         wire = wire_timing(response.raw)
         body_error = getattr(response, "cfai_body_error", None)
-        content: bytes | None = response.content if body_error is None else None
+        content: bytes | None = None
+        if body_error is None:
+            try:  # already in memory for whole responses; read here when a stream request got plain JSON
+                content = response.content
+            except requests.exceptions.ConnectionError as exc:  # requests wraps a read timeout in this too
+                body_error = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+            except (requests.RequestException, OSError) as exc:
+                body_error = exc
         end = wire.body_at if wire and wire.body_at else now()
         result.timings.total_ms = (end - (wire.start if wire else start)) * 1000
         response.close()

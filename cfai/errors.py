@@ -95,7 +95,7 @@ class RateLimitError(CloudflareError):
 
 class ServerError(CloudflareError):
     kind = "server_error"
-    default_hint = "Cloudflare had a problem answering: try again in a moment."
+    default_hint = "The service had a problem answering (an HTTP 5xx): try again in a moment."
 
 
 class RequestTimeoutError(CloudflareError):

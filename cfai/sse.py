@@ -129,8 +129,8 @@ def delta_from_event(event: SSEEvent) -> StreamDelta:
     if not isinstance(payload, dict):
         return StreamDelta()
     usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
-    if "errors" in payload or ("error" in payload and payload.get("error")):
-        errs = payload.get("errors") or payload.get("error")
+    errs = payload.get("errors") or payload.get("error")  # an empty list is no error
+    if errs:
         message = errs[0].get("message") if isinstance(errs, list) and errs and isinstance(errs[0], dict) else errs
         return StreamDelta(error=str(message))
     text = payload.get("response")

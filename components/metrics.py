@@ -32,7 +32,10 @@ def result_metrics(source: Any, *, compact: bool = True) -> TurnMetrics:
     """Render time to first token (or byte), total time, tokens in → out, tokens per second, route, cache
     status and HTTP status. `compact` is one line for a chat bubble; otherwise a grid of st.metric."""
     m = _as_metrics(source)
-    tps = f"{m.tokens_per_second:,.1f} tok/s" if m.tokens_per_second else "– tok/s"
+    if m.tokens_per_second:
+        tps = f"{m.tokens_per_second:,.1f} tok/s"
+    else:
+        tps = "– tok/s (from cache)" if m.cache_status == "HIT" else "– tok/s"
     status_colour = "green" if 200 <= m.status < 300 else "red"
     badges = [
         f":blue-badge[{'AI Gateway' if m.route == 'gateway' else 'Direct'}]",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cfai.catalog import TEXT_GENERATION, Catalogue, ModelInfo, format_context_window, load_catalogue
+from cfai.catalog import FALLBACK_MODELS, TEXT_GENERATION, Catalogue, ModelInfo, load_catalogue
 from cfai.chat import DEFAULT_MODEL
 from cfai.config import ConfigError, check_model_id
 from components.connection import get_client, get_connection
@@ -19,8 +19,11 @@ _CACHE_KEY = "_cfai_catalogues"
 
 def catalogue(task: str = TEXT_GENERATION, *, refresh: bool = False) -> Catalogue:
     """The session's catalogue for `task` on the current connection (read on first use)."""
+    conn = get_connection()
+    if conn.validate():  # no request (with the token) to a URL built from a malformed setting
+        return Catalogue(task, FALLBACK_MODELS.get(task, ()), error="Fix the connection to read the live catalogue.")
     cache: dict = st.session_state.setdefault(_CACHE_KEY, {})
-    key = (get_connection(), task)  # the connection is hashable; the token stays server-side
+    key = (conn, task)  # the connection is hashable; the token stays server-side
     if refresh or key not in cache:
         cache[key] = load_catalogue(get_client(), task)
     return cache[key]
@@ -40,14 +43,10 @@ def model_picker(task: str = TEXT_GENERATION, key: str = "model", default: str =
     if key not in st.session_state:
         st.session_state[key] = default if default in ids else (ids[0] if ids else None)
 
-    def describe(model_id: str) -> str:
-        info = cat.get(model_id)
-        if info is None or info.context_window is None:
-            return model_id
-        return f"{model_id} · {format_context_window(info.context_window)}"
-
+    # Options are shown as their bare ids (details go in the caption below): a label that changed with the
+    # catalogue (say, after a connection change) no longer matched its option and came back as a typed id.
     chosen = st.selectbox(
-        label, ids, key=key, format_func=describe, accept_new_options=True,
+        label, ids, key=key, accept_new_options=True,
         placeholder="Search or type a model id",
         help="Type to search the catalogue, or type any model id (e.g. @cf/meta/llama-3.1-8b-instruct).",
     )

@@ -211,3 +211,26 @@ def test_retries_honour_retry_after_and_count_attempts(local_conn):
 
 def test_no_retries_by_default(client):
     assert client.run(SST2, {"text": "x"}, extra_headers=_fault("503")).attempts == 1
+
+
+def test_a_cache_hit_has_no_generation_speed(client):
+    body = {"prompt": f"speed {time.time_ns()}", "max_tokens": 16}
+    miss = client.run(LLM, body, route="gateway")
+    hit = client.run(LLM, body, route="gateway")
+    assert miss.tokens_per_second and hit.cache_status == "HIT" and hit.tokens_per_second is None
+
+
+def test_an_injected_fault_reaches_past_the_cache(client):
+    body = {"text": f"cached {time.time_ns()}"}
+    client.run(SST2, body, route="gateway")
+    assert client.run(SST2, body, route="gateway").cache_status == "HIT"
+    faulted = client.run(SST2, body, route="gateway", extra_headers=_fault("500"))
+    assert isinstance(faulted.error, ServerError) and faulted.cache_status == "MISS"
+    assert client.run(SST2, body, route="gateway").cache_status == "HIT"  # the failure was not cached
+
+
+def test_a_stream_request_answered_with_a_cut_json_body_is_a_result_not_an_exception(client):
+    # A model that does not stream answers whole JSON; cut mid-body, the Stream still ends in a typed error.
+    stream = client.stream(SST2, {"text": "x"}, extra_headers=_fault("drop-stream"))
+    assert list(stream) == []
+    assert stream.result.error is not None and not stream.result.ok

@@ -83,6 +83,11 @@ def test_unterminated_last_event_is_delivered():
     assert parse_all(b"data: [DONE]") == [SSEEvent(data="[DONE]")]
 
 
+def test_an_empty_errors_list_is_not_an_error():
+    delta = delta_from_event(SSEEvent('{"response":"ok","errors":[],"error":null}'))
+    assert delta.error is None and delta.text == "ok"
+
+
 def test_error_event_and_garbage():
     assert delta_from_event(SSEEvent('{"errors":[{"code":3040,"message":"Capacity"}]}')).error == "Capacity"
     assert delta_from_event(SSEEvent("not json")).error

@@ -61,6 +61,8 @@ with st.sidebar:
                        help="Show the answer as it is generated (server-sent events).") and not json_mode
     if json_mode:
         st.caption("JSON mode answers in one piece, so streaming is off.")
+    elif stream and route == "gateway":
+        st.caption("AI Gateway never caches streamed requests: turn streaming off to see cache hits.")
     with st.expander("System prompt and input", icon=":material/edit_note:"):
         system_prompt = st.text_area("System prompt", key="pg_system", placeholder="You are a helpful assistant.")
         input_mode = st.radio("Send as", list(INPUT_MODES), format_func=INPUT_MODES.get, key="pg_input_mode",

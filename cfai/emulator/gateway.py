@@ -226,7 +226,9 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
                                  {"retry-after": str(decision.retry_after)})
 
     authorization = request.headers.get("authorization", "")
-    ttl = 0 if streamed else _effective_ttl(gw, opts)
+    # An injected fault must reach Workers AI even when the answer is cached: it demonstrates error handling.
+    faulted = state.options.allow_faults and "x-emulator-fault" in request.headers
+    ttl = 0 if streamed or faulted else _effective_ttl(gw, opts)
     key = None
     if ttl > 0:
         canonical = (json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
