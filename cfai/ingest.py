@@ -64,6 +64,11 @@ class Table:
     def delimiter_name(self) -> str:
         return DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
 
+    def messages(self) -> list[str]:
+        """The parser's notes and the skipped rows with their numbers: what the page shows even when no
+        row survived, so a broken file says what is wrong with it."""
+        return [*self.notes, *_issue_lines(self.issues)]
+
 
 @dataclass
 class Batch:
@@ -99,12 +104,19 @@ class Batch:
                 f"{len(self.missing_label_rows)} row(s) have no expected label "
                 f"({format_rows(self.missing_label_rows)}): they are classified but not scored."
             )
-        if self.issues:
-            out.append(f"{len(self.issues)} row(s) could not be read and were skipped:")
-            out.extend(f"  - {issue}" for issue in self.issues[:20])
-            if len(self.issues) > 20:
-                out.append(f"  - ... and {len(self.issues) - 20} more")
+        out.extend(_issue_lines(self.issues))
         return out
+
+
+def _issue_lines(issues: Sequence[Issue], limit: int = 20) -> list[str]:
+    """A sentence and then '  - Row N: ...' items (the page renders those as a list)."""
+    if not issues:
+        return []
+    out = [f"{len(issues)} row(s) could not be read and were skipped:"]
+    out.extend(f"  - {issue}" for issue in issues[:limit])
+    if len(issues) > limit:
+        out.append(f"  - ... and {len(issues) - limit} more")
+    return out
 
 
 def format_rows(rows: Sequence[int], limit: int = 12) -> str:
@@ -302,13 +314,29 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
+def numeric_share(values: pd.Series, sample: int = 500) -> float:
+    """Share of the non-empty values (of the first `sample`) that are numbers; 0.0 when all are empty."""
+    cells = values.head(sample).fillna("").astype(str).str.strip()
+    cells = cells[cells != ""]
+    if cells.empty:
+        return 0.0
+    return float(pd.to_numeric(cells, errors="coerce").notna().mean())
+
+
+def looks_numeric(values: pd.Series) -> bool:
+    """Mostly numbers (ids, scores, counts): unlikely to be the texts to classify."""
+    return numeric_share(values) > 0.5
+
+
 def guess_text_column(table: Table) -> str:
-    """A column with a text-like name, else the one with the longest values on average."""
+    """A column with a text-like name, else the one with the longest values on average among those that
+    are mostly words, not numbers (a long id or score column must not win); all numeric: the longest."""
     by_name = _by_name(table.columns, TEXT_COLUMN_NAMES)
     if by_name:
         return by_name
     lengths = {c: table.frame[c].head(500).str.len().mean() for c in table.columns}
-    return max(table.columns, key=lambda c: (lengths[c] if pd.notna(lengths[c]) else 0))
+    wordy = [c for c in table.columns if not looks_numeric(table.frame[c])]
+    return max(wordy or table.columns, key=lambda c: (lengths[c] if pd.notna(lengths[c]) else 0))
 
 
 def guess_label_column(table: Table, text_column: str) -> str | None:

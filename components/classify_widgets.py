@@ -43,6 +43,7 @@ from cfai.ingest import (
     batch_from_table,
     guess_label_column,
     guess_text_column,
+    looks_numeric,
     parse_table,
 )
 from cfai.labels import guess_mapping, model_labels_from_scores
@@ -158,7 +159,9 @@ def _file_batch() -> Batch | None:
     )
     st.dataframe(table.frame.head(8), hide_index=True, width="stretch")
     if not table.columns or table.frame.empty:
-        st.error("No data rows after the header.", icon=":material/error:")
+        # Say why: an unclosed quote or ragged rows leave nothing, and only the notes and issues tell.
+        reason = "No readable data rows after the header." if table.issues else "No data rows after the header."
+        st.error(_as_markdown([reason, *table.messages()]), icon=":material/error:")
         return None
     # Column choices belong to one file read one way: new file or options, fresh guesses.
     file_key = hashlib.sha1(data + f"{delimiter}|{has_header}".encode()).hexdigest()[:12]
@@ -171,6 +174,9 @@ def _file_batch() -> Batch | None:
     label_index = label_options.index(label_guess) if label_guess in label_options else 0
     label_column = cols[1].selectbox("Expected-label column (optional)", label_options, index=label_index,
                                      key=f"classify_label_col_{file_key}")
+    if looks_numeric(table.frame[text_column]):
+        st.warning(f"Column '{text_column}' looks numeric: is it the text? Most of its values are numbers; "
+                   "pick the column that holds the texts to classify.", icon=":material/warning:")
     try:
         batch = batch_from_table(table, text_column, None if label_column == NO_LABEL else label_column,
                                  source=name)

@@ -21,6 +21,8 @@ from cfai.ingest import (
     format_rows,
     guess_label_column,
     guess_text_column,
+    looks_numeric,
+    numeric_share,
     parse_table,
     sniff_delimiter,
 )
@@ -152,6 +154,36 @@ def test_column_guesses_by_name_and_by_shape():
     table = parse_table(b"id,Review,Sentiment\n1,long enough text,positive\n2,another long one,negative\n")
     assert guess_text_column(table) == "Review"
     assert guess_label_column(table, "Review") == "Sentiment"
+
+
+def test_text_guess_prefers_words_over_longer_numbers():
+    # The ids are longer on average than the notes; by length alone `id` would be the text column.
+    table = parse_table(b"id,note,stars\n123456789012,ok,4\n123456789013,meh,2\n123456789014,bad,1\n")
+    assert guess_text_column(table) == "note"
+
+
+def test_all_numeric_columns_still_give_a_guess_that_looks_numeric():
+    table = parse_table(b"id,score\n1,0.25\n2,0.75\n3,0.5\n")
+    assert table.has_header and table.columns == ["id", "score"]
+    assert looks_numeric(table.frame[guess_text_column(table)])  # the page warns about it
+
+
+def test_numeric_share_ignores_blanks_and_counts_words():
+    values = pd.Series(["1", " 2.5 ", "", None, "-3e2", "great", "1,5"], dtype="string")
+    assert numeric_share(values) == pytest.approx(3 / 5)
+    assert looks_numeric(values) and numeric_share(pd.Series(["", None], dtype="string")) == 0.0
+    assert not looks_numeric(pd.Series(["4", "five", "six"], dtype="string"))
+
+
+def test_table_messages_explain_a_file_with_no_readable_rows():
+    for raw, expected in [
+        (b'text,label\n"unclosed,pos\nfine,neg\n', ["unmatched double quote from row 2", "Row 2: has 1 field(s)"]),
+        (b"text,label\na,b,c\nd,e,f\n", ["2 row(s) could not be read", "Row 2: has 3", "Row 3: has 3"]),
+    ]:
+        table = parse_table(raw)
+        assert table.frame.empty
+        text = "\n".join(table.messages())
+        assert all(part in text for part in expected), text
 
 
 def test_duplicate_and_blank_header_names_are_made_unique():

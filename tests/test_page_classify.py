@@ -136,6 +136,32 @@ def test_bad_files_get_clear_messages_not_tracebacks(app, content, expected):
     assert expected in shown
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'text,label\n"unclosed,pos\nfine,neg\n', ["unmatched double quote", "Row 2: has 1 field(s)"]),
+        (b"text,label\na,b,c\nd,e,f\n", ["Row 2: has 3 field(s)", "Row 3: has 3 field(s)"]),
+    ],
+)
+def test_file_with_no_readable_rows_says_why(app, content, expected):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("broken.csv", content, "text/csv")).run()
+    assert not app.exception, app.exception
+    shown = " ".join(e.value for e in app.error)
+    assert "No readable data rows" in shown and all(part in shown for part in expected), shown
+    assert app.button(key="classify_run").disabled
+
+
+def test_numeric_text_column_gets_a_warning(app):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("scores.csv", b"id,score\n1,0.25\n2,0.75\n", "text/csv")).run()
+    assert not app.exception, app.exception
+    text_column = next(s.value for s in app.selectbox if s.label == "Text column")
+    assert any(f"Column '{text_column}' looks numeric: is it the text?" in w.value for w in app.warning)
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    assert not [w for w in app.warning if "looks numeric" in w.value]  # a real text column: no warning
+
+
 def test_pasted_lines_skip_empty_ones(app):
     open_page(app)
     app.radio(key="classify_source").set_value("Paste lines").run()
