@@ -30,7 +30,15 @@ METRIC_SUBTITLES = {
     "total_ms": "Measured: total time, request sent → last byte",
     "ttfb_ms": "Measured: time to first byte, request sent → headers",
 }
+# Streamed runs time TTFB to the first token, not to the headers; runs overlaid may mix both.
+TTFB_SUBTITLES = {
+    True: "Measured: time to first byte, request sent → first token",
+    None: "Measured: time to first byte (streams: to the first token)",
+}
 METRIC_SHORT = {"total_ms": "total", "ttfb_ms": "TTFB"}
+# Route medians further apart than this make the smaller bars invisible on a linear axis.
+LOG_SCALE_RATIO = 10.0
+MIN_TIME_AXIS_S = 1.0
 ROUTE_ORDER = ("direct", "gateway", "gateway-skip")
 NO_CACHE_STATUS = "none"  # no cf-aig-cache-status header: the direct route, or the gateway bypassed
 ERROR_STATUS = "error"
@@ -49,13 +57,43 @@ def measured_note(metric: str, warmup_excluded: bool = True) -> str:
     return note + ("; warm-up requests excluded" if warmup_excluded else "")
 
 
-def measured_lines(metric: str, *, warmups: str = "excluded", failures_excluded: bool = True) -> list[str]:
-    """'What was measured' as short subtitle lines: the metric, then what was left out (or faded)."""
+def measured_lines(metric: str, *, warmups: str = "excluded", failures_excluded: bool = True,
+                   stream: bool | None = False) -> list[str]:
+    """'What was measured' as short subtitle lines: the metric, then what was left out (or faded).
+
+    `stream`: whether the run streamed (TTFB is then the first token); None when overlaid runs differ."""
     if failures_excluded and warmups == "excluded":
         tail = "client side, in ms; warm-ups and errors excluded"
     else:
         tail = f"client side, in ms; warm-ups {warmups}" + ("; errors excluded" if failures_excluded else "")
+    if metric == "ttfb_ms" and stream is not False:
+        return [TTFB_SUBTITLES[stream], tail]
     return [METRIC_SUBTITLES.get(metric, f"Measured: {metric}"), tail]
+
+
+def wants_log_scale(summary: pd.DataFrame | None, ratio: float = LOG_SCALE_RATIO) -> bool:
+    """Whether the log-scale toggle should start on: the largest route median over the smallest exceeds
+    `ratio` (a 2 ms gateway hit next to a 4,000 ms direct bar is invisible on a linear axis).
+
+    `summary` is `cfai.stats.summarize(...)` (with a `run` column on the history page); only the per-route
+    rows (cache_status "all") count, and medians that are missing or not positive are ignored."""
+    if summary is None or summary.empty or "p50" not in summary:
+        return False
+    rows = summary[summary["cache_status"].astype(str) == "all"] if "cache_status" in summary else summary
+    medians = pd.to_numeric(rows["p50"], errors="coerce").to_numpy(dtype=float)
+    medians = medians[np.isfinite(medians) & (medians > 0)]
+    return medians.size >= 2 and float(medians.max() / medians.min()) > ratio
+
+
+def time_axis_max(points: pd.DataFrame) -> float:
+    """The right end of the over-time x axis in seconds: the last request's end (start + duration), at
+    least MIN_TIME_AXIS_S, so the axis reads 0-1 s instead of 0.000000-0.000100 while the first request runs."""
+    if points is None or points.empty or "start_s" not in points:
+        return MIN_TIME_AXIS_S
+    start = pd.to_numeric(points["start_s"], errors="coerce")
+    ends = start + pd.to_numeric(points["ms"], errors="coerce").fillna(0.0) / 1000.0 if "ms" in points else start
+    latest = ends.max()
+    return max(float(latest), MIN_TIME_AXIS_S) if pd.notna(latest) else MIN_TIME_AXIS_S
 
 
 def cache_label(series: pd.Series, ok: pd.Series | None = None) -> pd.Series:

@@ -11,7 +11,8 @@ How the numbers stay honest:
 - Closed loop: `concurrency` workers, each sends its next request when its previous one is done.
   Open loop (`rate` set): request k is sent at `k / rate` seconds whatever the earlier ones are doing, so a
   stall shows as latency instead of silently lowering the load (coordinated omission, which wrk2 and vegeta
-  avoid). `actual_start_s - intended_start_s` shows any lag of our own dispatcher.
+  avoid). `actual_start_s - intended_start_s` shows any lag of our own dispatcher; `cfai.stats` reports
+  it per route (start_lag_p50/p99) and the run report warns when the client fell behind the rate.
 - Timings are the client's (request written -> headers -> last byte), not a wall clock around the call.
   For streamed requests `ttfb_ms` is the time to the first token.
 

@@ -1,4 +1,5 @@
-"""Why identical gateway requests never hit the cache: the usual causes, which ones fit this run, and fixes.
+"""Why identical gateway requests never hit the cache: the usual causes, which ones fit this run, and fixes;
+and whether runs overlaid in History are comparable (same model and kind of request).
 
 Pure functions over a comparison plan (a `cfai.compare.Plan` or the plan dict a stored run keeps) and its
 records frame, so the compare and history pages say the same thing and tests can check it directly.
@@ -23,7 +24,8 @@ class Cause:
     likely: bool  # True when this run's plan or records point at it
 
 
-def _plan_get(plan: Any, name: str, default: Any = None) -> Any:
+def plan_value(plan: Any, name: str, default: Any = None) -> Any:
+    """A plan field from a `Plan` or the plan dict a stored run keeps."""
     if plan is None:
         return default
     if isinstance(plan, Mapping):
@@ -53,14 +55,14 @@ def no_hit_causes(plan: Any, df: pd.DataFrame | None = None) -> list[Cause]:
     body) so the page can list them all, plus run-specific ones (concurrent first requests, errors, only
     the skip route) when they apply. Likely causes come first.
     """
-    stream = bool(_plan_get(plan, "stream", False))
-    cache_ttl = _plan_get(plan, "cache_ttl", None)
-    cache_mode = str(_plan_get(plan, "cache_mode", "identical") or "identical")
-    concurrency = int(_plan_get(plan, "concurrency", 1) or 1)
-    rate = _plan_get(plan, "rate", None)
-    warmup = int(_plan_get(plan, "warmup", 0) or 0)
-    routes = tuple(_plan_get(plan, "routes", ()) or ())
-    extra_headers = _plan_get(plan, "extra_headers", None) or {}
+    stream = bool(plan_value(plan, "stream", False))
+    cache_ttl = plan_value(plan, "cache_ttl", None)
+    cache_mode = str(plan_value(plan, "cache_mode", "identical") or "identical")
+    concurrency = int(plan_value(plan, "concurrency", 1) or 1)
+    rate = plan_value(plan, "rate", None)
+    warmup = int(plan_value(plan, "warmup", 0) or 0)
+    routes = tuple(plan_value(plan, "routes", ()) or ())
+    extra_headers = plan_value(plan, "extra_headers", None) or {}
 
     records = df if df is not None else pd.DataFrame()
     gateway = records[records["route"].astype(str) == "gateway"] if "route" in records else records
@@ -128,3 +130,29 @@ def no_hit_causes(plan: Any, df: pd.DataFrame | None = None) -> list[Cause]:
             likely=True,
         ))
     return sorted(causes, key=lambda c: not c.likely)
+
+
+def request_kind(body: Any) -> str:
+    """What a request body asks for, by its shape: text generation, text classification or other JSON."""
+    if not isinstance(body, Mapping):
+        return "other JSON"
+    if "prompt" in body or "messages" in body:
+        return "text generation"
+    if "text" in body:
+        return "text classification"
+    return "other JSON"
+
+
+def overlay_mismatch(plans: Mapping[str, Any]) -> str | None:
+    """For the History overlay: a note when the runs (label -> Plan or stored plan dict) differ in model or
+    request kind, since their latencies then compare different work. None when they match."""
+    models = {label: str(plan_value(plan, "model", "") or "?") for label, plan in plans.items()}
+    kinds = {label: request_kind(plan_value(plan, "body", None)) for label, plan in plans.items()}
+    parts = []
+    for what, values in (("model", models), ("request kind", kinds)):
+        if len(set(values.values())) > 1:
+            parts.append(f"{what} ({'; '.join(f'{label}: {v}' for label, v in values.items())})")
+    if not parts:
+        return None
+    return ("The overlaid runs differ in " + " and in ".join(parts) + ". Their latencies measure different "
+            "work, so compare them with care.")

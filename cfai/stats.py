@@ -7,6 +7,10 @@ Conventions (the README explains them to users):
   only, because a failure's duration says how fast it failed, not how fast the route answers.
 - `hit_rate` is hits / count on routes that report a cache status (the gateway routes), NaN elsewhere.
 - Percentiles interpolate linearly between the closest ranks (numpy's default, Excel's PERCENTILE.INC).
+- Start lag is `actual_start_s - intended_start_s` in ms, over every measured request (a failure started late
+  too). In an open loop it is how late the client sent requests against the schedule: the latency columns
+  leave that wait out, so `from_intended_*` adds it back (what a caller arriving on schedule would see, as
+  wrk2 reports). In a closed loop the intended start is when a worker took the request, so lag is ~0.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ CACHE_STATUS_ORDER = ("all", "HIT", "MISS")
 SUMMARY_COLUMNS = (
     "group", "route", "cache_status", "count", "ok", "errors", "hit_rate",
     "min", "mean", *(f"p{p}" for p in PERCENTILES), "max",
+    "start_lag_p50", "start_lag_p99", "from_intended_p50", "from_intended_p99",
 )
+# Start lag above this p99 means the client could not keep an open loop's rate (the report warns).
+START_LAG_WARN_MS = 10.0
 
 
 def measured(df: pd.DataFrame) -> pd.DataFrame:
@@ -47,31 +54,49 @@ def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         mean=("value", "mean"),
         max=("value", "max"),
     )
-    levels = [p / 100 for p in PERCENTILES]
-    # reindex: groups whose values are all NaN (only errors) drop out of quantile(); they get NaN back.
-    quantiles = grouped["value"].quantile(levels).unstack().reindex(index=out.index, columns=levels)
-    quantiles.columns = [f"p{p}" for p in PERCENTILES]
-    return out.join(quantiles).reset_index()
+    for column, prefix, percentiles in (("value", "p", PERCENTILES), ("lag", "start_lag_p", (50, 99)),
+                                        ("from_intended", "from_intended_p", (50, 99))):
+        levels = [p / 100 for p in percentiles]
+        # reindex: groups whose values are all NaN (only errors) drop out of quantile(); they get NaN back.
+        quantiles = grouped[column].quantile(levels).unstack().reindex(index=out.index, columns=levels)
+        quantiles.columns = [f"{prefix}{p}" for p in percentiles]
+        out = out.join(quantiles)
+    return out.reset_index()
+
+
+def start_lag_ms(df: pd.DataFrame) -> pd.Series:
+    """Per record: how many ms after its intended start it was sent (NaN when a start time is missing)."""
+    if "intended_start_s" not in df or "actual_start_s" not in df:
+        return pd.Series(np.nan, index=df.index, dtype=float)
+    intended = pd.to_numeric(df["intended_start_s"], errors="coerce").astype(float)
+    actual = pd.to_numeric(df["actual_start_s"], errors="coerce").astype(float)
+    return (actual - intended) * 1000.0
 
 
 def summarize(df: pd.DataFrame, metric: str = "total_ms") -> pd.DataFrame:
     """One row per route (cache_status "all") and per (route, cache status), warm-ups excluded.
 
     Columns: group (a label for tables), route, cache_status, count, ok, errors, hit_rate, min, mean, p50,
-    p90, p95, p99, max (the statistics in the unit of `metric`, milliseconds for the *_ms columns).
+    p90, p95, p99, max (the statistics in the unit of `metric`, milliseconds for the *_ms columns), then
+    start_lag_p50/p99 (ms a request started after its intended time) and from_intended_p50/p99 (`metric`
+    plus that lag, successful requests).
     """
     m = measured(df)
     if m.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     ok = m["ok"].astype(bool)
     status = m["cache_status"]
+    value = pd.to_numeric(m[metric], errors="coerce").astype(float).where(ok)
+    lag = start_lag_ms(m)
     frame = pd.DataFrame({
         "route": m["route"].astype(str),
         "cache_status": status,
         "ok": ok,
         "hit": status.eq("HIT").fillna(False).astype(bool),
         "reported": status.notna(),
-        "value": pd.to_numeric(m[metric], errors="coerce").astype(float).where(ok),
+        "value": value,
+        "lag": lag,
+        "from_intended": value + lag,
     })
     by_route = _aggregate(frame, ["route"])
     by_route["cache_status"] = "all"
@@ -204,12 +229,17 @@ def _stats_dict(row: pd.Series) -> dict[str, Any]:
     for p in PERCENTILES:
         out[f"p{p}_ms"] = _num(row[f"p{p}"], 3)
     out["max_ms"] = _num(row["max"], 3)
+    out["start_lag_p50_ms"] = _num(row["start_lag_p50"], 3)
+    out["start_lag_p99_ms"] = _num(row["start_lag_p99"], 3)
+    out["from_intended_p50_ms"] = _num(row["from_intended_p50"], 3)
+    out["from_intended_p99_ms"] = _num(row["from_intended_p99"], 3)
     return out
 
 
 def route_summary(df: pd.DataFrame, metric: str = "total_ms") -> dict[str, Any]:
     """The run's headline numbers, JSON-ready: {"routes": {route: {n, ok, errors, hit_rate, min_ms, mean_ms,
-    p50_ms, p90_ms, p95_ms, p99_ms, max_ms, ttfb_p50_ms, by_cache_status: {HIT: {...}, MISS: {...}}}},
+    p50_ms, p90_ms, p95_ms, p99_ms, max_ms, start_lag_p50_ms, start_lag_p99_ms, from_intended_p50_ms,
+    from_intended_p99_ms, ttfb_p50_ms, by_cache_status: {HIT: {...}, MISS: {...}}}},
     "speedup": {median_ratio, ci95: [lo, hi], ...}}.
 
     The one function both the CLI's --json and the Compare/History pages use, so they always agree.
@@ -245,3 +275,20 @@ def route_summary(df: pd.DataFrame, metric: str = "total_ms") -> dict[str, Any]:
             "n_boot": s.n_boot,
         },
     }
+
+
+def start_lag_warning(summary: dict[str, Any], open_loop: bool, threshold_ms: float = START_LAG_WARN_MS) -> str | None:
+    """The run report's warning when an open loop's requests started late (p99 start lag over
+    `threshold_ms` on any route); `summary` is `route_summary(...)`. None when there is nothing to say."""
+    if not open_loop:
+        return None
+    lags = [r.get("start_lag_p99_ms") for r in summary.get("routes", {}).values()]
+    worst = max((lag for lag in lags if lag is not None), default=None)
+    if worst is None or worst <= threshold_ms:
+        return None
+    from cfai.compare import OPEN_LOOP_MAX_IN_FLIGHT  # lazy: the statistics need no HTTP client otherwise
+
+    return (f"Requests started up to {worst:,.0f} ms late (p99 start lag): the client could not keep the rate. "
+            "The latencies shown exclude that wait (`from_intended_p99_ms` in the JSON summary includes it). "
+            f"Lower the rate: at most {OPEN_LOOP_MAX_IN_FLIGHT} requests are in flight at once, and later ones "
+            "wait for a free slot.")

@@ -80,6 +80,9 @@ CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 """
 _RUN_COLUMNS = ("run_id", "name", "created_at", "finished_at", "model", "routes", "n", "status",
                 "connection_label", "plan_json")
+_INSERT_RECORDS_SQL = (
+    f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+)
 
 
 class StoreError(ValueError):
@@ -170,21 +173,26 @@ class Store:
     ) -> None:
         """Create the run row before its first record arrives."""
         with self._lock:
-            self._db.execute(
-                f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
-                (run_id, plan.name, created_at if created_at is not None else time.time(), None, plan.model,
-                 ",".join(plan.routes), plan.n, status, connection_label, json.dumps(plan.to_dict())),
-            )
+            self._insert_run(run_id, plan, connection_label, created_at, status)
+
+    def _insert_run(
+        self, run_id: str, plan: Plan, connection_label: str, created_at: float | None, status: str
+    ) -> None:
+        """The run row, inside whatever transaction the caller holds (none: autocommit)."""
+        self._db.execute(
+            f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
+            (run_id, plan.name, created_at if created_at is not None else time.time(), None, plan.model,
+             ",".join(plan.routes), plan.n, status, connection_label, json.dumps(plan.to_dict())),
+        )
 
     def add_records(self, run_id: str, records: Iterable[Record | dict[str, Any]]) -> None:
         rows = _record_rows(run_id, records)
         if not rows:
             return
-        sql = f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                self._db.executemany(sql, rows)
+                self._db.executemany(_INSERT_RECORDS_SQL, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -309,31 +317,145 @@ class Store:
         raise StoreError(f"Unknown export format {fmt!r}: use 'json' or 'csv'.")
 
     def import_run(self, data: bytes, fmt: str = "json") -> str:
-        """Store an exported run; returns its id (a fresh one when the original id is already stored)."""
+        """Store an exported run; returns its id (a fresh one when the original id is already stored).
+
+        Everything is checked before anything is written, and the run row and its records go in one
+        transaction: a bad file raises StoreError (saying what is wrong) and leaves the history as it was.
+        """
         if fmt == "json":
-            meta, records = _parse_json_export(data)
+            meta, raw_records = _parse_json_export(data)
         elif fmt == "csv":
-            meta, records = _parse_csv_export(data)
+            meta, raw_records = _parse_csv_export(data)
         else:
             raise StoreError(f"Unknown import format {fmt!r}: use 'json' or 'csv'.")
-        try:
-            plan = Plan.from_dict(meta["plan"])
-        except (KeyError, TypeError) as exc:
-            raise StoreError(f"The file's run has no usable plan ({exc}).") from None
-        run_id = str(meta.get("run_id") or "") or new_run_id()
-        if self._exists(run_id):
-            run_id = new_run_id()
-            plan.name = f"{plan.name or meta.get('name') or ''} (imported)".strip()
-        else:
-            plan.name = str(meta.get("name") or plan.name or "")
+        plan = _import_plan(meta)
+        created_at = _import_time(meta, "created_at")
+        finished_at = _import_time(meta, "finished_at")
+        status = _clean(meta.get("status")) or "complete"
+        if status not in RUN_STATUSES:
+            raise StoreError(f"The run's status {status!r} is not one of {', '.join(RUN_STATUSES)}.")
+        records = _import_records(raw_records)
         with self._lock:
-            self.begin_run(run_id, plan, connection_label=str(meta.get("connection_label") or ""),
-                           created_at=float(meta.get("created_at") or time.time()),
-                           status=str(meta.get("status") or "complete"))
-            self.add_records(run_id, records)
-            self._db.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?",
-                             (_clean(meta.get("finished_at")), run_id))
+            run_id = str(_clean(meta.get("run_id")) or "") or new_run_id()
+            if self._exists(run_id):
+                run_id = new_run_id()
+                plan.name = f"{plan.name or meta.get('name') or ''} (imported)".strip()
+            else:
+                plan.name = str(meta.get("name") or plan.name or "")
+            try:
+                self._db.execute("BEGIN")
+                self._insert_run(run_id, plan, str(meta.get("connection_label") or ""),
+                                 created_at if created_at is not None else time.time(), status)
+                self._db.executemany(_INSERT_RECORDS_SQL, _record_rows(run_id, records))
+                self._db.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", (finished_at, run_id))
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, (sqlite3.Error, ValueError, TypeError, KeyError)) and not isinstance(
+                    exc, StoreError
+                ):
+                    raise StoreError(f"The run could not be stored ({type(exc).__name__}: {exc}).") from None
+                raise
         return run_id
+
+
+RUN_STATUSES = ("complete", "cancelled", "failed", "running")
+# Record fields an import must carry: the store has no honest default for them (a missing `ok` must not
+# turn a failure into a success, a missing `seq` would overwrite another record).
+_REQUIRED_FIELDS = ("seq", "route", "warmup", "status", "ok")
+_FLOAT_FIELDS = ("intended_start_s", "actual_start_s", "ttfb_ms", "total_ms")
+_INT_FIELDS = ("error_code", "bytes", "tokens_in", "tokens_out")
+_TEXT_FIELDS = ("error_message", "cache_status", "log_id", "error_kind")
+
+
+def _import_plan(meta: dict[str, Any]) -> Plan:
+    try:
+        plan = Plan.from_dict(meta["plan"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"The file's run has no usable plan ({exc}).") from None
+    if not isinstance(plan.model, str) or not plan.model.strip():
+        raise StoreError("The file's plan names no model.")
+    if not plan.routes or not all(isinstance(r, str) for r in plan.routes):
+        raise StoreError("The file's plan has no list of routes.")
+    if isinstance(plan.n, bool) or not isinstance(plan.n, int):
+        raise StoreError(f"The file's plan has n = {plan.n!r}, not a whole number.")
+    try:
+        json.dumps(plan.to_dict(), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"The file's plan cannot be stored as JSON ({exc}).") from None
+    return plan
+
+
+def _as_number(value: Any) -> float | None:
+    """A finite float from a number or a numeric string; None when it is not one (bools are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _import_time(meta: dict[str, Any], key: str) -> float | None:
+    """An epoch-seconds field of the run metadata; None when absent."""
+    value = _clean(meta.get(key))
+    if value is None:
+        return None
+    number = _as_number(value)
+    if number is None:
+        raise StoreError(f"The run's {key} {value!r} is not a time in seconds since 1970 (e.g. 1700000000.5).")
+    return number
+
+
+def _import_records(raw: list[Any]) -> list[dict[str, Any]]:
+    """Check and type every record of an import; the message names the first bad one (counted from 1)."""
+    out: list[dict[str, Any]] = []
+    seen: dict[int, int] = {}
+    for index, item in enumerate(raw, start=1):
+        if not isinstance(item, dict):
+            raise StoreError(f"Record {index} is not an object with the record fields.")
+        r = {k: _clean(item.get(k)) for k in RECORD_COLUMNS}
+        for name in _REQUIRED_FIELDS:
+            if r[name] is None:
+                raise StoreError(f"Record {index} has no {name}.")
+
+        def whole(name: str, value: Any, index: int = index) -> int:
+            number = _as_number(value)
+            if number is None or not number.is_integer():
+                raise StoreError(f"Record {index}: {name} {value!r} is not a whole number.")
+            return int(number)
+
+        def flag(name: str, value: Any, index: int = index) -> bool:
+            if isinstance(value, bool) or value in (0, 1):
+                return bool(value)
+            if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+                return value.strip().lower() == "true"
+            raise StoreError(f"Record {index}: {name} {value!r} is not true or false.")
+
+        seq = whole("seq", r["seq"])
+        if seq < 0:
+            raise StoreError(f"Record {index}: seq {seq} is negative.")
+        if seq in seen:
+            raise StoreError(f"Record {index} repeats seq {seq} (already used by record {seen[seq]}).")
+        seen[seq] = index
+        if not isinstance(r["route"], str) or not r["route"].strip():
+            raise StoreError(f"Record {index}: route {r['route']!r} is not a route name.")
+        clean: dict[str, Any] = {"run_id": r["run_id"], "seq": seq, "route": r["route"],
+                                 "warmup": flag("warmup", r["warmup"]), "status": whole("status", r["status"]),
+                                 "ok": flag("ok", r["ok"])}
+        for name in _FLOAT_FIELDS:
+            if r[name] is not None and _as_number(r[name]) is None:
+                raise StoreError(f"Record {index}: {name} {r[name]!r} is not a number.")
+            clean[name] = None if r[name] is None else _as_number(r[name])
+        for name in _INT_FIELDS:
+            clean[name] = None if r[name] is None else whole(name, r[name])
+        clean["bytes"] = clean["bytes"] or 0
+        for name in _TEXT_FIELDS:
+            clean[name] = None if r[name] is None else str(r[name])
+        out.append(clean)
+    return out
 
 
 def _parse_json_export(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -372,6 +494,6 @@ def _parse_csv_export(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]
         meta["plan"] = json.loads(first["run_plan"])
     except (TypeError, ValueError):
         raise StoreError("The CSV's run_plan column is not valid JSON.") from None
-    records = normalize_records_frame(frame[list(RECORD_COLUMNS)])
-    rows = [{k: _clean(v) for k, v in row.items()} for row in records.to_dict("records")]
+    # Raw rows, not normalised: normalising would fill a blank seq with 0; import_run checks and types them.
+    rows = [{k: _clean(v) for k, v in row.items()} for row in frame[list(RECORD_COLUMNS)].to_dict("records")]
     return meta, rows

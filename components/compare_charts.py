@@ -35,8 +35,10 @@ def _ms_scale(log_scale: bool) -> alt.Scale:
     return alt.Scale(type="log") if log_scale else alt.Scale(zero=True)
 
 
-def latency_over_time_chart(sample: cd.PointSample, metric: str, log_scale: bool = False) -> alt.Chart:
-    """Each request at its start time: colour = route, shape = cache status, warm-ups faded."""
+def latency_over_time_chart(sample: cd.PointSample, metric: str, log_scale: bool = False,
+                            stream: bool | None = False) -> alt.Chart:
+    """Each request at its start time: colour = route, shape = cache status, warm-ups faded. The x axis
+    runs from 0 to the last request's end (at least 1 s), so a live chart reads in seconds from the start."""
     frame = sample.frame.copy()
     frame["phase"] = frame["warmup"].map({True: "warm-up", False: "measured"})
     routes = cd.routes_in(frame)
@@ -45,7 +47,8 @@ def latency_over_time_chart(sample: cd.PointSample, metric: str, log_scale: bool
         alt.Chart(frame)
         .mark_point(filled=True, size=40)
         .encode(
-            x=alt.X("start_s:Q", title="seconds since the run started"),
+            x=alt.X("start_s:Q", title="seconds since the run started",
+                    scale=alt.Scale(domain=[0, cd.time_axis_max(frame)], nice=False)),
             y=alt.Y("ms:Q", title=f"{cd.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
             color=alt.Color("route:N", scale=_route_scale(routes), title="route"),
             shape=alt.Shape("cache_status:N", title="cache",
@@ -62,19 +65,20 @@ def latency_over_time_chart(sample: cd.PointSample, metric: str, log_scale: bool
             height=CHART_HEIGHT,
             title=_title(
                 "Latency per request over time",
-                *cd.measured_lines(metric, warmups="shown faded", failures_excluded=False),
+                *cd.measured_lines(metric, warmups="shown faded", failures_excluded=False, stream=stream),
                 sample.note().capitalize(),
             ),
         )
     )
 
 
-def distribution_chart(df: pd.DataFrame, metric: str, kind: str = "ecdf", log_scale: bool = False) -> alt.Chart:
+def distribution_chart(df: pd.DataFrame, metric: str, kind: str = "ecdf", log_scale: bool = False,
+                       stream: bool | None = False) -> alt.Chart:
     """ECDF (share of requests at or below x ms) or box plot per route, successful measured requests only."""
     routes = cd.routes_in(df)
     color = alt.Color("route:N", scale=_route_scale(routes), title="route")
     x_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
-    subtitle = cd.measured_lines(metric)
+    subtitle = cd.measured_lines(metric, stream=stream)
     if kind == "box":
         box = cd.box_stats(df, metric)
         base = alt.Chart(box).encode(y=alt.Y("route:N", sort=routes, title=None), color=color)
@@ -126,7 +130,8 @@ def cache_chart(counts: pd.DataFrame) -> alt.Chart:
     )
 
 
-def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False) -> alt.Chart:
+def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
+                     stream: bool | None = False) -> alt.Chart:
     """p50 and p95 per route as bars, with their 95% intervals as error bars."""
     routes = cd.routes_in(bars)
     base = alt.Chart(bars).encode(
@@ -147,13 +152,14 @@ def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False) -
     return alt.layer(columns, errors).properties(
         height=CHART_HEIGHT,
         title=_title("p50 and p95 per route, with 95% intervals",
-                     *cd.measured_lines(metric),
+                     *cd.measured_lines(metric, stream=stream),
                      "Error bars: distribution-free 95% interval (order statistics)"),
     )
 
 
 # --- history overlays ------------------------------------------------------------------------------------
-def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False) -> alt.Chart:
+def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False,
+                       stream: bool | None = False) -> alt.Chart:
     """ECDFs of several runs: colour = run, dash = route. `curve` is `chart_data.ecdf(df, by=("run", "route"))`."""
     return (
         alt.Chart(curve)
@@ -168,11 +174,12 @@ def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False
         )
         .properties(height=CHART_HEIGHT,
                     title=_title("Latency distribution, runs overlaid (ECDF)",
-                                 *cd.measured_lines(metric)))
+                                 *cd.measured_lines(metric, stream=stream)))
     )
 
 
-def overlay_percentile_chart(bars: pd.DataFrame, metric: str) -> alt.Chart:
+def overlay_percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
+                             stream: bool | None = False) -> alt.Chart:
     """p50/p95 per route and run, side by side, with intervals. `bars` has a `run` column."""
     y_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
     base = alt.Chart().encode(
@@ -180,7 +187,7 @@ def overlay_percentile_chart(bars: pd.DataFrame, metric: str) -> alt.Chart:
         xOffset=alt.XOffset("run:N"),
     )
     columns = base.mark_bar().encode(
-        y=alt.Y("ms:Q", title=y_title), color=alt.Color("run:N", title="run"),
+        y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)), color=alt.Color("run:N", title="run"),
         tooltip=["run:N", "route:N", "percentile:N", alt.Tooltip("ms:Q", format=",.1f"),
                  alt.Tooltip("ci_low:Q", format=",.1f"), alt.Tooltip("ci_high:Q", format=",.1f")])
     errors = base.mark_errorbar(ticks=True, color="black").encode(y=alt.Y("ci_low:Q", title=y_title),
@@ -190,7 +197,7 @@ def overlay_percentile_chart(bars: pd.DataFrame, metric: str) -> alt.Chart:
         .properties(height=CHART_HEIGHT - 60)
         .facet(column=alt.Column("percentile:N", sort=list(cd.PERCENTILES), title=None))
         .properties(title=_title("p50 and p95 per route, by run, with 95% intervals",
-                                 *cd.measured_lines(metric)))
+                                 *cd.measured_lines(metric, stream=stream)))
     )
 
 

@@ -6,6 +6,7 @@ bounded frames of `cfai.chart_data`.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import pandas as pd
@@ -13,7 +14,7 @@ import streamlit as st
 
 from cfai import chart_data as cd
 from cfai import stats
-from cfai.diagnose import gateway_never_hit, no_hit_causes
+from cfai.diagnose import gateway_never_hit, no_hit_causes, plan_value
 from components import compare_charts as charts
 
 METRIC_OPTIONS = {"total_ms": "Total (to last byte)", "ttfb_ms": "Time to first byte"}
@@ -21,20 +22,36 @@ DISTRIBUTION_KINDS = {"ecdf": "ECDF", "box": "Box plot"}
 STAT_COLUMNS = ["group", "count", "errors", "hit_rate", "min", "mean", "p50", "p90", "p95", "p99", "max"]
 RECORD_TABLE_COLUMNS = ["seq", "route", "warmup", "status", "ok", "cache_status", "ttfb_ms", "total_ms",
                         "tokens_in", "tokens_out", "bytes", "error_code", "error_message", "log_id"]
+MISSING = "–"  # how tables show a value that does not apply (hit rate of direct, no error code); README: blank
+LOG_HELP = ("Cache hits and misses differ by orders of magnitude; a log axis shows both. On by default when "
+            "route medians differ more than 10×.")
 
 
-def view_options(key: str) -> tuple[str, bool, str]:
-    """Metric, log scale and distribution kind: display choices that never re-run anything."""
+def log_scale_toggle(container: Any, key: str, default: bool, context: Hashable) -> bool:
+    """The log-scale toggle, starting at `default` whenever `context` (the runs shown) changes; the user's
+    choice then sticks until it changes again."""
+    marker = f"{key}__default_for"
+    if st.session_state.get(marker) != context or key not in st.session_state:
+        st.session_state[marker] = context
+        st.session_state[key] = bool(default)
+    return bool(container.toggle("Log scale", key=key, help=LOG_HELP))
+
+
+def view_options(key: str, df: pd.DataFrame) -> tuple[str, bool, str, pd.DataFrame]:
+    """Metric, log scale and distribution kind: display choices that never re-run anything; and the
+    statistics for the chosen metric (they set the log scale's default)."""
     c1, c2, c3 = st.columns([2, 1, 1])
     metric = c1.segmented_control("Metric", list(METRIC_OPTIONS), format_func=METRIC_OPTIONS.get,
                                   default="total_ms", required=True, key=f"{key}_metric",
                                   help="Total: request written to last byte. TTFB: to the response headers "
                                        "(streams: to the first token).")
-    log_scale = c2.toggle("Log scale", key=f"{key}_log", help="Cache hits and misses differ by orders of "
-                                                               "magnitude; a log axis shows both.")
+    metric = metric or "total_ms"
+    summary = stats.summarize(df, metric)
+    runs = tuple(sorted(df["run_id"].astype(str).unique())) if "run_id" in df else ()
+    log_scale = log_scale_toggle(c2, f"{key}_log", cd.wants_log_scale(summary), runs)
     kind = c3.segmented_control("Distribution", list(DISTRIBUTION_KINDS), format_func=DISTRIBUTION_KINDS.get,
                                 default="ecdf", required=True, key=f"{key}_dist")
-    return metric or "total_ms", bool(log_scale), kind or "ecdf"
+    return metric, log_scale, kind or "ecdf", summary
 
 
 def no_hit_notice(plan: Any, df: pd.DataFrame) -> None:
@@ -52,7 +69,7 @@ def no_hit_notice(plan: Any, df: pd.DataFrame) -> None:
 def stats_table(summary: pd.DataFrame) -> None:
     table = summary[[c for c in STAT_COLUMNS if c in summary]]
     st.dataframe(
-        table, hide_index=True, width="stretch",
+        table, hide_index=True, width="stretch", placeholder=MISSING,
         column_config={
             "group": "route · cache",
             "hit_rate": st.column_config.NumberColumn("hit rate", format="percent"),
@@ -79,34 +96,50 @@ def records_table(df: pd.DataFrame, key: str) -> None:
         mask &= ~df["ok"]
     shown = df.loc[mask, [c for c in RECORD_TABLE_COLUMNS if c in df]]
     st.caption(f"{len(shown):,} of {len(df):,} records")
-    st.dataframe(shown, hide_index=True, width="stretch", height=320,
+    st.dataframe(shown, hide_index=True, width="stretch", height=320, placeholder=MISSING,
                  column_config={"ttfb_ms": st.column_config.NumberColumn("ttfb_ms", format="%.1f"),
                                 "total_ms": st.column_config.NumberColumn("total_ms", format="%.1f")})
 
 
-def live_charts(df: pd.DataFrame, metric: str = "total_ms") -> None:
+def live_charts(df: pd.DataFrame, metric: str = "total_ms", stream: bool = False) -> None:
     """The light charts drawn while a run is going (latency over time and cache counts)."""
     if df.empty:
         st.caption("Waiting for the first responses...")
         return
-    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric))
+    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric, stream=stream))
     counts = cd.cache_counts(df)
     if not counts.empty:
         charts.show(charts.cache_chart(counts))
 
 
+def start_lag_notes(plan: Any, summary: dict[str, Any]) -> None:
+    """Open loop only: warn when requests started late, and say how late per route (README: lag on our side)."""
+    if plan_value(plan, "rate") is None:
+        return
+    warning = stats.start_lag_warning(summary, open_loop=True)
+    if warning:
+        st.warning(warning, icon=":material/schedule:")
+    lags = [f"{route} p50 {cd.format_ms(r['start_lag_p50_ms'])}, p99 {cd.format_ms(r['start_lag_p99_ms'])}"
+            for route, r in summary["routes"].items() if r.get("start_lag_p99_ms") is not None]
+    if lags:
+        st.caption("Start lag (open loop: how long after its scheduled time each request was sent): "
+                   + "; ".join(lags) + ".")
+
+
 def run_report(df: pd.DataFrame, plan: Any, key: str, summary_note: str = "") -> None:
     """Everything about one stored run, from its records frame and plan (a Plan or the stored dict)."""
-    metric, log_scale, kind = view_options(key)
-    summary = stats.summarize(df, metric)
+    metric, log_scale, kind, summary = view_options(key, df)
     speed = stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric)
+    json_summary = stats.route_summary(df, metric)
+    stream = bool(plan_value(plan, "stream", False))
     charts.metric_cards(cd.headline(summary, speed), metric)
     no_hit_notice(plan, df)
+    start_lag_notes(plan, json_summary)
 
-    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric, log_scale))
+    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric, log_scale, stream))
     left, right = st.columns(2)
     with left:
-        charts.show(charts.distribution_chart(df, metric, kind, log_scale))
+        charts.show(charts.distribution_chart(df, metric, kind, log_scale, stream))
     with right:
         counts = cd.cache_counts(df)
         if counts.empty:
@@ -115,13 +148,13 @@ def run_report(df: pd.DataFrame, plan: Any, key: str, summary_note: str = "") ->
             charts.show(charts.cache_chart(counts))
     bars = cd.percentile_bars(df, summary, metric)
     if not bars.empty:
-        charts.show(charts.percentile_chart(bars, metric, log_scale))
+        charts.show(charts.percentile_chart(bars, metric, log_scale, stream))
 
     st.subheader("Statistics")
     st.caption(f"{cd.measured_note(metric)}. Latency statistics use successful requests; `count` includes "
                f"failures. {summary_note}".strip())
     stats_table(summary)
     with st.expander("Summary as JSON (the same numbers `cfai compare --json` prints)"):
-        st.json(stats.route_summary(df, metric), expanded=2)
+        st.json(json_summary, expanded=2)
     st.subheader("Records")
     records_table(df, key=f"{key}_records")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 
 from cfai import chart_data as cd
 from cfai.compare import Plan, normalize_records_frame
-from cfai.diagnose import gateway_never_hit, no_hit_causes
+from cfai.diagnose import gateway_never_hit, no_hit_causes, overlay_mismatch
+from components import compare_charts as charts
 
 
 def synthetic_records(n_per_route: int, routes=("direct", "gateway"), warmup: int = 1, seed: int = 0,
@@ -284,3 +286,53 @@ def test_overlay_builders_serialise():
     bars = cd.percentile_bars(df, summary, by=("run", "route"))
     assert len(bars) == 8
     ch.overlay_percentile_chart(bars, "total_ms").to_dict()
+
+
+def _summary(medians: dict[str, float]) -> pd.DataFrame:
+    rows = [{"route": r, "cache_status": "all", "p50": v} for r, v in medians.items()]
+    return pd.DataFrame(rows + [{"route": "gateway", "cache_status": "HIT", "p50": 0.001}])  # sub-rows ignored
+
+
+def test_log_scale_starts_on_when_route_medians_differ_tenfold():
+    assert cd.wants_log_scale(_summary({"direct": 4000.0, "gateway": 2.0}))
+    assert not cd.wants_log_scale(_summary({"direct": 300.0, "gateway": 40.0}))  # 7.5x: linear reads fine
+    assert not cd.wants_log_scale(_summary({"direct": 300.0}))
+    assert not cd.wants_log_scale(_summary({"direct": 300.0, "gateway": float("nan")}))
+    assert not cd.wants_log_scale(pd.DataFrame(columns=["route", "cache_status", "p50"]))
+    # History: one row per (run, route); a fast run next to a slow one counts too.
+    overlay = pd.concat([_summary({"direct": 500.0}).assign(run="a"), _summary({"direct": 20.0}).assign(run="b")])
+    assert cd.wants_log_scale(overlay)
+
+
+def test_time_axis_reads_in_seconds_from_the_start():
+    first = pd.DataFrame({"start_s": [0.00001], "ms": [0.05]})
+    assert cd.time_axis_max(first) == cd.MIN_TIME_AXIS_S  # not 0.000000-0.000100
+    assert cd.time_axis_max(pd.DataFrame(columns=["start_s", "ms"])) == cd.MIN_TIME_AXIS_S
+    later = pd.DataFrame({"start_s": [0.0, 4.5], "ms": [100.0, 700.0]})
+    assert cd.time_axis_max(later) == pytest.approx(5.2)  # the last request's end
+    spec = charts.latency_over_time_chart(cd.latency_points(synthetic_records(3)), "total_ms").to_dict()
+    assert spec["encoding"]["x"]["scale"]["domain"][0] == 0
+
+
+def test_ttfb_subtitle_follows_streaming():
+    assert cd.measured_lines("ttfb_ms")[0].endswith("→ headers")
+    assert cd.measured_lines("ttfb_ms", stream=True)[0].endswith("→ first token")
+    assert "first token" in cd.measured_lines("ttfb_ms", stream=None)[0]  # overlaid runs that differ
+    assert cd.measured_lines("total_ms", stream=True)[0].endswith("→ last byte")
+    assert all(len(line) <= 60 for s in (True, None) for line in cd.measured_lines("ttfb_ms", stream=s))
+    spec = json.dumps(charts.percentile_chart(pd.DataFrame(columns=["route", "percentile", "ms", "ci_low",
+                                                                    "ci_high", "count"]),
+                                              "ttfb_ms", stream=True).to_dict())
+    assert "first token" in spec and "→ headers" not in spec
+
+
+def test_overlay_mismatch_names_what_differs():
+    llama = {"model": "@cf/meta/llama-3.1-8b-instruct", "body": {"prompt": "hi"}}
+    sst2 = {"model": "@cf/huggingface/distilbert-sst-2-int8", "body": {"text": "hi"}}
+    assert overlay_mismatch({"a": llama, "b": dict(llama)}) is None
+    text = overlay_mismatch({"a": llama, "b": sst2})
+    assert "model (a: @cf/meta/llama-3.1-8b-instruct; b: @cf/huggingface/distilbert-sst-2-int8)" in text
+    assert "request kind (a: text generation; b: text classification)" in text
+    same_model = overlay_mismatch({"a": llama, "b": {**llama, "body": {"messages": []}}})
+    assert same_model is None  # prompt and messages are both text generation
+    assert "request kind" in overlay_mismatch({"a": llama, "b": {**llama, "body": {"foo": 1}}})

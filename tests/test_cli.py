@@ -72,7 +72,15 @@ def test_open_loop_and_raw_body(emulator, clean_env):
     code, out, err = run_cli("compare", *emulator_args(emulator), "--model", CLASSIFIER, "--body", '{"text": "x"}',
                              "--n", "3", "--warmup", "0", "--rate", "50", "--routes", "direct", "--json", "--quiet")
     assert code == 0, err
-    assert err == "" and json.loads(out)["routes"]["direct"]["n"] == 3
+    printed = json.loads(out)
+    assert err == "" and printed["routes"]["direct"]["n"] == 3
+    # Open loop: how late requests started, and latency from the scheduled start, in the same JSON the page shows.
+    direct = printed["routes"]["direct"]
+    assert direct["start_lag_p99_ms"] is not None and direct["start_lag_p50_ms"] >= 0
+    assert direct["from_intended_p99_ms"] >= direct["p99_ms"]
+    with Store(clean_env) as store:
+        assert {k: printed[k] for k in ("routes", "speedup")} == {
+            k: v for k, v in route_summary(store.load_records(printed["run_id"])).items() if k in ("routes", "speedup")}
 
 
 def test_a_run_where_everything_fails_exits_1(emulator, clean_env):

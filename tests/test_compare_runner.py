@@ -10,9 +10,10 @@ from dataclasses import asdict
 
 import pytest
 
+from cfai import compare
 from cfai.compare import ROUTES, Plan, Runner, RunResult, interleaved_jobs, records_frame, run_status
 from cfai.config import ConfigError
-from cfai.stats import speedup, summarize
+from cfai.stats import route_summary, speedup, start_lag_warning, summarize
 
 TEXT_MODEL = "@cf/meta/llama-3.1-8b-instruct"
 CLASSIFIER = "@cf/huggingface/distilbert-sst-2-int8"
@@ -162,6 +163,18 @@ def test_open_loop_sends_on_schedule_whatever_earlier_requests_do(client):
     finish = df["actual_start_s"] + df["total_ms"] / 1000
     assert (df["actual_start_s"].to_numpy()[1:] < finish.to_numpy()[:-1]).all()
     assert in_flight_peak(df) >= 5
+
+
+def test_open_loop_that_falls_behind_reports_its_start_lag(client, monkeypatch):
+    # One request in flight at a time, 20/s, each taking 150 ms: the client cannot keep the rate.
+    monkeypatch.setattr(compare, "OPEN_LOOP_MAX_IN_FLIGHT", 1)
+    plan = Plan(model=CLASSIFIER, body={"text": "ok"}, routes=("direct",), n=4, warmup=0, rate=20.0,
+                extra_headers={"x-emulator-delay-ms": "150"})
+    summary = route_summary(Runner(client, plan).run().to_frame())
+    direct = summary["routes"]["direct"]
+    assert direct["start_lag_p99_ms"] > 200  # the 4th request waited ~3 x (150 - 50) ms for the slot
+    assert direct["from_intended_p99_ms"] > direct["p99_ms"] + 200  # the wait the latencies leave out
+    assert "could not keep the rate" in start_lag_warning(summary, open_loop=True)
 
 
 def test_cancel_keeps_what_was_measured(client):

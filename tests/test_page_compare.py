@@ -143,3 +143,16 @@ def test_a_run_where_everything_failed_says_why(app):
     run_id, store = _stored_run(at)
     assert store.get_run(run_id)["status"] == "failed"
     assert at.metric[0].value == "n/a"
+
+
+def test_streamed_run_says_ttfb_is_the_first_token_and_tables_show_blanks(app):
+    at = _open_compare(app)
+    _set_plan(at, n=2, routes=("direct",), cmp_stream=True)
+    _run(at)
+    at.segmented_control(key="cmp_report_metric").set_value("ttfb_ms").run()
+    assert not at.exception, at.exception
+    specs = " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("vega_lite_chart"))
+    assert "request sent → first token" in specs and "request sent → headers" not in specs
+    assert len(at.dataframe) == 2 and all(d.proto.placeholder == "–" for d in at.dataframe)  # no "None"
+    # Log-scale default follows the data: one route, nothing to compare, so it starts linear.
+    assert at.toggle(key="cmp_report_log").value is False

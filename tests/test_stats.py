@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cfai.compare import Record, normalize_records_frame, records_frame
-from cfai.stats import PERCENTILES, bootstrap_medians, route_summary, speedup, summarize
+from cfai.stats import PERCENTILES, bootstrap_medians, route_summary, speedup, start_lag_warning, summarize
 
 
 def rec(seq: int, route: str, total: float | None, *, ok: bool = True, cache: str | None = None,
@@ -170,3 +170,35 @@ def test_100k_records_are_fast():
 
 def test_percentile_columns_follow_constant():
     assert [f"p{p}" for p in PERCENTILES] == ["p50", "p90", "p95", "p99"]
+
+
+def lagged(lags_ms: list[float], totals: list[float]) -> pd.DataFrame:
+    """Open-loop-like records: request i intended at i*0.1 s, sent lags_ms[i] later."""
+    return records_frame([
+        Record(run_id="r1", seq=i, route="direct", warmup=False, intended_start_s=i * 0.1,
+               actual_start_s=i * 0.1 + lag / 1000, status=200, ok=True, total_ms=total)
+        for i, (lag, total) in enumerate(zip(lags_ms, totals, strict=True))
+    ])
+
+
+def test_start_lag_and_latency_from_the_intended_start():
+    df = lagged([0.0, 0.0, 10.0, 30.0, 100.0], [10.0, 20.0, 30.0, 40.0, 50.0])
+    direct = row(summarize(df), "direct")
+    assert direct["start_lag_p50"] == pytest.approx(10.0)
+    assert direct["start_lag_p99"] == pytest.approx(30.0 + 0.96 * 70.0)  # linear between ranks 4 and 5
+    # from the intended start: 10, 20, 40, 70, 150 -> p50 40
+    assert direct["from_intended_p50"] == pytest.approx(40.0)
+    entry = route_summary(df)["routes"]["direct"]
+    assert entry["p50_ms"] == 30.0  # the existing keys are unchanged
+    assert entry["start_lag_p50_ms"] == 10.0 and entry["start_lag_p99_ms"] == pytest.approx(97.2)
+    assert entry["from_intended_p50_ms"] == 40.0
+
+
+def test_start_lag_warning_only_for_a_late_open_loop():
+    late = route_summary(lagged([0.0, 5.0, 400.0], [10.0, 10.0, 10.0]))
+    on_time = route_summary(lagged([0.1, 0.2, 0.3], [10.0, 10.0, 10.0]))
+    message = start_lag_warning(late, open_loop=True)
+    assert message and "started up to 392 ms late" in message and "Lower the rate" in message
+    assert start_lag_warning(late, open_loop=False) is None  # closed loop: lag is queueing by design
+    assert start_lag_warning(on_time, open_loop=True) is None
+    assert start_lag_warning(route_summary(lagged([], [])), open_loop=True) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import threading
@@ -191,3 +192,48 @@ def test_default_path_honours_data_dir(monkeypatch, tmp_path):
     s.close()
     monkeypatch.delenv("CFAI_DATA_DIR")
     assert default_db_path().name == "history.sqlite3" and "workers-ai-lab" in str(default_db_path())
+
+
+def _export_doc(store) -> dict:
+    store.save_run(make_result())
+    return json.loads(store.export_run("run-1", "json"))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda doc: doc["records"][2].pop("seq"), "Record 3 has no seq"),
+    (lambda doc: doc["records"][0].pop("ok"), "Record 1 has no ok"),
+    (lambda doc: doc["records"][1].update(seq=0), "Record 2 repeats seq 0"),
+    (lambda doc: doc["records"][4].update(total_ms="fast"), "Record 5: total_ms 'fast' is not a number"),
+    (lambda doc: doc["run"].update(created_at="yesterday"), "created_at 'yesterday' is not a time"),
+    (lambda doc: doc["run"].update(status="great"), "status 'great' is not one of"),
+])
+def test_bad_import_is_refused_and_leaves_nothing_behind(tmp_path, store, change, message):
+    doc = _export_doc(store)
+    change(doc)
+    other = Store(tmp_path / "other.sqlite3")
+    with pytest.raises(StoreError, match=message):
+        other.import_run(json.dumps(doc).encode(), "json")
+    assert other.list_runs().empty and other.load_records("run-1").empty  # no half-imported run
+    other.close()
+
+
+def test_bad_csv_import_names_the_record(tmp_path, store):
+    store.save_run(make_result())
+    frame = pd.read_csv(io.BytesIO(store.export_run("run-1", "csv")))
+    frame.loc[3, "seq"] = None  # a blank cell; normalising would have made it seq 0 and overwritten record 1
+    other = Store(tmp_path / "other.sqlite3")
+    with pytest.raises(StoreError, match="Record 4 has no seq"):
+        other.import_run(frame.to_csv(index=False).encode(), "csv")
+    assert other.list_runs().empty
+    other.close()
+
+
+def test_a_database_error_during_import_rolls_back(tmp_path, store):
+    doc = _export_doc(store)
+    other = Store(tmp_path / "other.sqlite3")
+    other._db.execute("CREATE TRIGGER no_records BEFORE INSERT ON records "
+                      "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    with pytest.raises(StoreError, match="could not be stored.*disk says no"):
+        other.import_run(json.dumps(doc).encode(), "json")
+    assert other.list_runs().empty  # the run row went with the records
+    other.close()

@@ -148,7 +148,7 @@ if live is not None and live.running:
         state = "Cancelling..." if live.cancelled and not finished else "Running"
         progress.progress(fraction, text=f"{state}: {done:,} of {live.total:,} requests")
         with live_area.container():
-            live_charts(live.frame())
+            live_charts(live.frame(), stream=live.plan.stream)
         if finished:
             break
     st.rerun()  # draw the page again: Run enabled, Cancel disabled, the stored run's report

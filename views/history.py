@@ -12,11 +12,12 @@ import streamlit as st
 from cfai import chart_data as cd
 from cfai import stats
 from cfai.compare import connection_label
+from cfai.diagnose import overlay_mismatch
 from cfai.run_logs import fetch_run_logs
 from cfai.store import StoreError
 from components import compare_charts as charts
 from components.connection import get_client, get_connection
-from components.run_report import METRIC_OPTIONS, run_report, stats_table
+from components.run_report import METRIC_OPTIONS, MISSING, log_scale_toggle, run_report, stats_table
 from components.run_store import get_store
 
 LOGS_KEY = "hist_logs"  # run_id -> ServerView, so a rerun does not query the logs API again
@@ -80,7 +81,6 @@ if selected:
     c1, c2 = st.columns([2, 1])
     metric = c1.segmented_control("Metric", list(METRIC_OPTIONS), format_func=METRIC_OPTIONS.get,
                                   default="total_ms", required=True, key="hist_metric") or "total_ms"
-    log_scale = c2.toggle("Log scale", key="hist_log")
     frames = store.load_records(selected)
     frames["run"] = frames["run_id"].map(run_label)
     summaries = []
@@ -88,13 +88,20 @@ if selected:
         summary = stats.summarize(frames[frames["run_id"] == run_id], metric)
         summaries.append(summary.assign(run=run_label(run_id)))
     summary = pd.concat(summaries, ignore_index=True)
+    log_scale = log_scale_toggle(c2, "hist_log", cd.wants_log_scale(summary), tuple(selected))
+    plans = {run_label(r): store.get_run(r)["plan"] for r in selected}
+    streams = {bool(plan.get("stream")) for plan in plans.values()}
+    stream = streams.pop() if len(streams) == 1 else None  # None: TTFB means headers for some, tokens for others
+    mismatch = overlay_mismatch(plans)
+    if mismatch:
+        st.info(mismatch, icon=":material/compare_arrows:")
     curve = cd.ecdf(frames, metric, by=("run", "route"))
     if curve.empty:
         st.info("The selected runs have no successful measured requests to plot.")
     else:
-        charts.show(charts.overlay_ecdf_chart(curve, metric, log_scale))
+        charts.show(charts.overlay_ecdf_chart(curve, metric, log_scale, stream))
         bars = cd.percentile_bars(frames, summary, metric, by=("run", "route"))
-        charts.show(charts.overlay_percentile_chart(bars, metric))
+        charts.show(charts.overlay_percentile_chart(bars, metric, log_scale, stream))
     st.caption(f"Statistics per run. {cd.measured_note(metric)}.")
     stats_table(summary.assign(group=summary["run"] + " — " + summary["group"]))
 
@@ -141,6 +148,7 @@ def server_side_view() -> None:
     if view.found:
         logs = view.logs
         st.dataframe(logs[[c for c in LOG_TABLE_COLUMNS if c in logs]], hide_index=True, width="stretch",
+                     placeholder=MISSING,
                      column_config={"duration": st.column_config.NumberColumn("duration (ms, gateway)"),
                                     "client_total_ms": st.column_config.NumberColumn("total (ms, client)",
                                                                                      format="%.1f")})
