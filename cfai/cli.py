@@ -213,7 +213,7 @@ def format_table(summary: dict[str, Any]) -> str:
 
 
 def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
-    from cfai.stats import route_summary
+    from cfai.stats import route_summary, start_lag_warning
     from cfai.store import Store
 
     plan = plan_from_args(args)
@@ -252,6 +252,9 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
     else:
         out.write(f"run {summary['run_id']} ({status}), model {plan.model}, stored in {store.path}\n\n")
         out.write(format_table(summary) + "\n")
+    lag_warning = start_lag_warning(summary, open_loop=plan.rate is not None)
+    if lag_warning:  # on stderr, so --json output stays one JSON document
+        err.write(f"warning: {lag_warning}\n")
     if result.cancelled:
         return EXIT_FAILED
     return EXIT_FAILED if status == "failed" else EXIT_OK
