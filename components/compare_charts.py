@@ -130,6 +130,12 @@ def cache_chart(counts: pd.DataFrame) -> alt.Chart:
     )
 
 
+def _value_mark(base: alt.Chart, log_scale: bool) -> alt.Chart:
+    """Bars on a linear scale; on a log scale a bar has no zero to start from, so a point marks the value.
+    (Both layers share the y scale type: Vega-Lite drops a layered chart whose layers disagree.)"""
+    return base.mark_point(filled=True, size=90, opacity=1) if log_scale else base.mark_bar()
+
+
 def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
                      stream: bool | None = False) -> alt.Chart:
     """p50 and p95 per route as bars, with their 95% intervals as error bars."""
@@ -139,7 +145,7 @@ def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
         xOffset=alt.XOffset("percentile:N", sort=list(cd.PERCENTILES)),
     )
     y_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
-    columns = base.mark_bar().encode(
+    columns = _value_mark(base, log_scale).encode(
         y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)),
         color=alt.Color("percentile:N", sort=list(cd.PERCENTILES),
                         scale=alt.Scale(range=["#4c78a8", "#9ecae9"])),
@@ -148,7 +154,7 @@ def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
                  alt.Tooltip("ci_high:Q", title="95% CI high", format=",.1f"), "count:Q"],
     )
     errors = base.mark_errorbar(ticks=True, color="black").encode(
-        y=alt.Y("ci_low:Q", title=y_title), y2="ci_high:Q")
+        y=alt.Y("ci_low:Q", title=y_title, scale=_ms_scale(log_scale)), y2="ci_high:Q")
     return alt.layer(columns, errors).properties(
         height=CHART_HEIGHT,
         title=_title("p50 and p95 per route, with 95% intervals",
@@ -186,12 +192,12 @@ def overlay_percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = 
         x=alt.X("route:N", sort=cd.routes_in(bars), title=None),
         xOffset=alt.XOffset("run:N"),
     )
-    columns = base.mark_bar().encode(
+    columns = _value_mark(base, log_scale).encode(
         y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)), color=alt.Color("run:N", title="run"),
         tooltip=["run:N", "route:N", "percentile:N", alt.Tooltip("ms:Q", format=",.1f"),
                  alt.Tooltip("ci_low:Q", format=",.1f"), alt.Tooltip("ci_high:Q", format=",.1f")])
-    errors = base.mark_errorbar(ticks=True, color="black").encode(y=alt.Y("ci_low:Q", title=y_title),
-                                                                  y2="ci_high:Q")
+    errors = base.mark_errorbar(ticks=True, color="black").encode(
+        y=alt.Y("ci_low:Q", title=y_title, scale=_ms_scale(log_scale)), y2="ci_high:Q")
     return (
         alt.layer(columns, errors, data=bars)
         .properties(height=CHART_HEIGHT - 60)
