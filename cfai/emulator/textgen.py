@@ -29,7 +29,9 @@ _STOPWORDS = frozenset(
     they this those through too under until very was were what when where which while who whom why will
     with would you your yours give write explain describe show make does what's i'm it's can't don't
     short long brief simple using use used one two three way ways thing things something really hello hi hey there thanks thank work works working
-    happen happens get gets need want know think okay yes tell"""
+    happen happens get gets need want know think okay yes tell
+    sentence sentences paragraph paragraphs word words line lines list bullet bullets point points
+    summary summarize summarise answer question detail details example examples step steps briefly"""
     )
 )
 
