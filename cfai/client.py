@@ -36,7 +36,6 @@ from cfai.sse import SSEParser, delta_from_event
 from cfai.transport import TimingAdapter, now, wire_timing
 
 Route = Literal["direct", "gateway"]
-ROUTES: tuple[Route, ...] = ("direct", "gateway")
 USER_AGENT = f"workers-ai-lab/{__version__}"
 MIN_CACHE_TTL, MAX_CACHE_TTL = 60, 2_592_000
 

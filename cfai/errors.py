@@ -123,13 +123,13 @@ class MalformedResponseError(CloudflareError):
     default_hint = "The server answered with something that is not the expected JSON; try again."
 
 
-# An error's hint by its kind, for failures stored without their error object (comparison records, batch rows).
-_HINTS_BY_KIND: dict[str, str] = {
-    cls.kind: cls.default_hint
-    for cls in (CloudflareError, BadInputError, AuthenticationError, GatewayAuthError, NotFoundError,
-                ModelNotFoundError, RequestTooLargeError, RateLimitError, ServerError, RequestTimeoutError,
-                NetworkError, ConnectionDroppedError, StreamInterruptedError, MalformedResponseError)
-}
+def _all_error_types(cls: type[CloudflareError] = CloudflareError) -> list[type[CloudflareError]]:
+    return [cls] + [t for sub in cls.__subclasses__() for t in _all_error_types(sub)]
+
+
+# An error's hint by its kind, for failures stored without their error object (comparison records, batch
+# rows). Derived from the classes, so a new error type cannot be forgotten here.
+_HINTS_BY_KIND: dict[str, str] = {cls.kind: cls.default_hint for cls in _all_error_types()}
 
 
 def hint_for_kind(kind: str | None) -> str | None:
