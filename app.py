@@ -13,13 +13,13 @@ from components.connection import connection_sidebar
 ICON = Path(__file__).parent / "assets" / "icon.png"
 st.set_page_config(page_title="Workers AI Lab", page_icon=str(ICON), layout="wide")
 
-# Pages live in views/, not pages/: Streamlit treats a pages/ folder beside the entry point as its legacy
-# multipage layout, and then (under AppTest, and on a first visit to a page URL) runs a page without app.py.
+# st.navigation owns routing: every page, even one opened by its URL, runs inside this script, so the
+# connection sidebar is always there. (tests/conftest.py explains the one AppTest workaround pages/ needs.)
 PAGES = [
-    st.Page("views/playground.py", title="Playground", icon=":material/chat:", url_path="playground", default=True),
-    st.Page("views/classify.py", title="Classify", icon=":material/label:", url_path="classify"),
-    st.Page("views/compare.py", title="Compare routes", icon=":material/speed:", url_path="compare"),
-    st.Page("views/history.py", title="History", icon=":material/history:", url_path="history"),
+    st.Page("pages/playground.py", title="Playground", icon=":material/chat:", url_path="playground", default=True),
+    st.Page("pages/classify.py", title="Classify", icon=":material/label:", url_path="classify"),
+    st.Page("pages/compare.py", title="Compare routes", icon=":material/speed:", url_path="compare"),
+    st.Page("pages/history.py", title="History", icon=":material/history:", url_path="history"),
 ]
 
 navigation = st.navigation(PAGES)

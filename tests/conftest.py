@@ -66,9 +66,29 @@ def app_env(emulator, monkeypatch, tmp_path):
     return emulator
 
 
+@pytest.fixture(autouse=True)
+def _apptest_uses_st_navigation(monkeypatch):
+    """Keep Streamlit's legacy pages-directory mode off while AppTest runs.
+
+    Under `streamlit run`, st.navigation in app.py turns that mode off for the process. AppTest (Streamlit
+    1.67) resets the flag to None before every run, and PagesManager then re-detects our pages/ folder and
+    runs a switched-to page without app.py (no connection sidebar, no emulator). Pinning the flag to False
+    gives AppTest what the browser gets. The folder keeps the name the specification gives it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original_init = PagesManager.__init__
+
+    def init_without_pages_directory(self, *args, **kwargs):
+        PagesManager.uses_pages_directory = False
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(PagesManager, "__init__", init_without_pages_directory)
+
+
 @pytest.fixture
 def app(app_env):
-    """An AppTest of app.py, already run once. Switch pages with `app.switch_page("views/x.py").run()`."""
+    """An AppTest of app.py, already run once. Switch pages with `app.switch_page("pages/x.py").run()`."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

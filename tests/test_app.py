@@ -53,7 +53,7 @@ def test_credentials_from_env_select_cloudflare_mode_and_stay_hidden(app_env, mo
 
 
 def test_every_page_renders(app):
-    for page in ("views/playground.py", "views/classify.py", "views/compare.py", "views/history.py"):
+    for page in ("pages/playground.py", "pages/classify.py", "pages/compare.py", "pages/history.py"):
         app.switch_page(page).run()
         assert not app.exception, (page, app.exception)
 
@@ -62,12 +62,12 @@ def test_a_malformed_setting_turns_sending_off_on_every_page(app):
     app.sidebar.radio(key="cfg_mode").set_value("Cloudflare").run()
     app.sidebar.text_input(key="cfg_account_id").input("not-an-id").run()
     app.sidebar.text_input(key="cfg_api_token").input("some-token").run()
-    app.switch_page("views/playground.py").run()
+    app.switch_page("pages/playground.py").run()
     assert any("Fix the connection in the sidebar" in e.value for e in app.error)
     assert app.chat_input(key="pg_input").proto.disabled
-    app.switch_page("views/classify.py").run()
+    app.switch_page("pages/classify.py").run()
     assert any("Account ID must be 32" in e.value for e in app.error)
     assert app.button(key="classify_one").disabled and app.button(key="classify_run").disabled
-    app.switch_page("views/compare.py").run()
+    app.switch_page("pages/compare.py").run()
     assert app.button(key="cmp_run").disabled
     assert not app.exception

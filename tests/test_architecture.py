@@ -27,6 +27,6 @@ def test_the_core_never_imports_streamlit(path):
     assert "streamlit" not in _imports(path)
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "views").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "pages").glob("*.py")), ids=lambda p: p.name)
 def test_pages_never_call_http_directly(path):
     assert not _imports(path) & {"requests", "httpx", "urllib3", "http"}

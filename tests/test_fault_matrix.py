@@ -198,7 +198,7 @@ def assert_clear_message(at, error: type[CloudflareError], step: str, marker: st
 
 # Each step drives a page, asserts the user's input is kept, and returns a marker of its own error message.
 def playground(at, route: Route, fault: str | None = None, stream: bool = True) -> str:
-    at.switch_page("views/playground.py").run()
+    at.switch_page("pages/playground.py").run()
     at.radio(key="pg_route").set_value(route)
     at.toggle(key="pg_stream").set_value(stream)
     if fault:
@@ -212,7 +212,7 @@ def playground(at, route: Route, fault: str | None = None, stream: bool = True) 
 
 
 def classify_single(at, route: Route, text: str = TEXT) -> str:
-    at.switch_page("views/classify.py").run()
+    at.switch_page("pages/classify.py").run()
     at.radio(key="classify_route").set_value(route).run()
     at.text_area(key="classify_text").set_value(text).run()
     at.button(key="classify_one").click().run()
@@ -222,7 +222,7 @@ def classify_single(at, route: Route, text: str = TEXT) -> str:
 
 
 def classify_batch(at, route: Route, fault: str | None = None) -> str:
-    at.switch_page("views/classify.py").run()
+    at.switch_page("pages/classify.py").run()
     at.radio(key="classify_route").set_value(route)
     at.radio(key="classify_source").set_value("Paste lines").run()
     at.text_area(key="classify_lines").set_value(LINES).run()
@@ -242,7 +242,7 @@ def classify_batch(at, route: Route, fault: str | None = None) -> str:
 
 
 def compare(at, route: Route, model: str | None = None, body: dict | None = None) -> str:
-    at.switch_page("views/compare.py").run()
+    at.switch_page("pages/compare.py").run()
     if model or body:
         at.segmented_control(key="cmp_body_kind").set_value("Raw JSON").run()
         at.text_input(key="cmp_raw_model").set_value(model or LLM)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-PAGE = "views/classify.py"
+PAGE = "pages/classify.py"
 POSITIVE = ["I love this, it is wonderful", "Great value and friendly staff", "A delightful, happy surprise",
             "Brilliant work, thank you", "Superb and beautiful", "Really enjoyed it, excellent",
             "Fantastic support, very helpful", "Nice and comfortable", "Best day ever, so fun",

@@ -14,7 +14,7 @@ from cfai.store import Store
 
 
 def _open_compare(app):
-    app.switch_page("views/compare.py").run()
+    app.switch_page("pages/compare.py").run()
     assert not app.exception, app.exception
     return app
 

@@ -34,7 +34,7 @@ def two_runs(app, client) -> list[str]:
 
 
 def _open_history(app):
-    app.switch_page("views/history.py").run()
+    app.switch_page("pages/history.py").run()
     assert not app.exception, app.exception
     return app
 

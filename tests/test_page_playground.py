@@ -11,7 +11,7 @@ import pytest
 from cfai.config import LOCAL_API_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = "views/playground.py"
+PAGE = "pages/playground.py"
 CANARY = "canary-9b8c7d6e5f4a3b2c1d0e"
 GATEWAY_CANARY = "gw-canary-0a1b2c3d4e5f"
 ACCOUNT = "0123456789abcdef0123456789abcdef"

@@ -216,7 +216,7 @@ def classify_flow(at, artifacts: dict, where: str) -> None:
     from cfai.classify import export_csv, export_json
     from cfai.evaluation import with_scoring_columns
 
-    at.switch_page("views/classify.py").run()
+    at.switch_page("pages/classify.py").run()
     at.radio(key="classify_route").set_value("gateway").run()
     at.button(key="classify_one").click().run()
     at.radio(key="classify_route").set_value("direct")
@@ -238,13 +238,13 @@ def classify_flow(at, artifacts: dict, where: str) -> None:
 def compare_flow(at, artifacts: dict, where: str) -> list[str]:
     from cfai.store import Store
 
-    at.switch_page("views/compare.py").run()
+    at.switch_page("pages/compare.py").run()
     at.number_input(key="cmp_n").set_value(2)
     at.multiselect(key="cmp_routes").set_value(["direct", "gateway"]).run()
     at.button(key="cmp_run").click().run()
     assert not at.exception, at.exception
     artifacts.update(rendered(at, f"{where}/compare"))
-    at.switch_page("views/history.py").run()
+    at.switch_page("pages/history.py").run()
     assert not at.exception, at.exception
     artifacts.update(rendered(at, f"{where}/history"))
     store = Store(Path(os.environ["CFAI_DATA_DIR"]) / "history.sqlite3")
@@ -484,10 +484,10 @@ def test_the_token_goes_only_to_the_configured_base_urls(app_env, monkeypatch):
                 at.radio(key="pg_route").set_value("gateway").run()
                 at.chat_input(key="pg_input").set_value(PROMPT + " through the gateway").run()
                 codes = [c.value for c in at.code]
-                at.switch_page("views/classify.py").run()
+                at.switch_page("pages/classify.py").run()
                 at.radio(key="classify_route").set_value("gateway").run()
                 at.button(key="classify_one").click().run()
-                at.switch_page("views/compare.py").run()
+                at.switch_page("pages/compare.py").run()
                 at.number_input(key="cmp_n").set_value(1)
                 at.multiselect(key="cmp_routes").set_value(["direct", "gateway"]).run()
                 at.button(key="cmp_run").click().run()

@@ -13,11 +13,14 @@ from cfai.compare import CACHE_MODES, MAX_CONCURRENCY, ROUTES, Plan
 from cfai.config import ConfigError
 from cfai.errors import hint_for_kind
 from cfai.live_run import LiveRun
+from components.app_shell import require_app_shell
 from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.params import text_generation_params
 from components.run_report import live_charts, run_report
 from components.run_store import get_store
+
+require_app_shell()
 
 BODY_KINDS = ("Text generation", "Text classification", "Raw JSON")
 DEFAULT_TEXTGEN_MODEL = "@cf/meta/llama-3.1-8b-instruct"

@@ -16,9 +16,12 @@ from cfai.diagnose import overlay_mismatch
 from cfai.run_logs import fetch_run_logs
 from cfai.store import StoreError
 from components import compare_charts as charts
+from components.app_shell import require_app_shell
 from components.connection import get_client, get_connection
 from components.run_report import METRIC_OPTIONS, MISSING, log_scale_toggle, run_report, stats_table
 from components.run_store import get_store
+
+require_app_shell()
 
 LOGS_KEY = "hist_logs"  # run_id -> ServerView, so a rerun does not query the logs API again
 LOG_TABLE_COLUMNS = ["seq", "route", "id", "created_at", "cached", "client_cache_status", "duration",

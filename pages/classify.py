@@ -6,9 +6,12 @@ import streamlit as st
 from cfai.catalog import TEXT_CLASSIFICATION
 from cfai.classify import DEFAULT_MODEL, BatchJob
 from components import classify_widgets as cw
+from components.app_shell import require_app_shell
 from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.route_options import route_options
+
+require_app_shell()
 
 st.title("Classify")
 st.caption("Check a text classifier on your own texts before wiring it into a product: try one text, then "

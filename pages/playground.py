@@ -24,12 +24,15 @@ from cfai.chat import (
 )
 from cfai.client import GatewayOptions
 from cfai.config import ConfigError, check_model_id
+from components.app_shell import require_app_shell
 from components.chat_view import PENDING_KEY, queue_resend, render_history, render_turn
 from components.code_panel import code_panel
 from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.params import text_generation_params
 from components.route_options import ROUTE_LABELS, route_options
+
+require_app_shell()
 
 FAULTS = ("none", "429", "500", "503", "timeout", "drop-stream", "malformed-json")
 EXAMPLES = (
