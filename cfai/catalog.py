@@ -1,7 +1,8 @@
 """Models by task: the live catalogue (`ai/models/search`), or a built-in list when it cannot be read.
 
 A catalogue entry names the model in `name` (`@cf/meta/...`); `id` is a UUID on Cloudflare. Context
-windows come from the entry's `properties` (`{"property_id": "context_window", "value": "7968"}`).
+windows come from the entry's `properties` (`{"property_id": "context_window", "value": "7968"}`), list
+prices from its `price` property (read by `cfai.pricing`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from cfai.pricing import ModelPrice, price_from_entry
 
 TEXT_GENERATION = "Text Generation"
 TEXT_CLASSIFICATION = "Text Classification"
@@ -24,6 +27,7 @@ class ModelInfo:
     description: str = ""
     context_window: int | None = None
     source: Literal["catalogue", "built-in"] = "catalogue"
+    price: ModelPrice | None = None  # the catalogue's list price; None: no price listed
 
     @property
     def label(self) -> str:
@@ -115,6 +119,7 @@ def model_from_entry(entry: Mapping[str, Any], task: str = "") -> ModelInfo | No
         task=entry_task or task,
         description=str(entry.get("description") or "").strip(),
         context_window=context_window(entry),
+        price=price_from_entry(entry, mid),
     )
 
 

@@ -113,6 +113,28 @@ MODELS: tuple[ModelSpec, ...] = (
 
 _BY_NAME = {m.name: m for m in MODELS}
 
+# The `price` property of each model's catalogue entry: (unit, USD) as Cloudflare lists them, from the
+# Workers AI pricing page (developers.cloudflare.com/workers-ai/platform/pricing/, last updated 2026-08-28;
+# see docs/PROTOCOL.md). Models the page does not price have no entry, so they list no price.
+_IN, _CACHED, _OUT = "per M input tokens", "per M cached input tokens", "per M output tokens"
+LIST_PRICES: dict[str, tuple[tuple[str, float], ...]] = {
+    "@cf/meta/llama-3.1-8b-instruct": ((_IN, 0.282), (_OUT, 0.827)),
+    "@cf/meta/llama-3.3-70b-instruct-fp8-fast": ((_IN, 0.293), (_OUT, 2.253)),
+    "@cf/meta/llama-3.2-3b-instruct": ((_IN, 0.051), (_OUT, 0.335)),
+    "@cf/meta/llama-3.2-1b-instruct": ((_IN, 0.027), (_OUT, 0.201)),
+    "@cf/meta/llama-3-8b-instruct": ((_IN, 0.282), (_OUT, 0.827)),
+    "@cf/mistral/mistral-7b-instruct-v0.1": ((_IN, 0.110), (_OUT, 0.190)),
+    "@cf/google/gemma-3-12b-it": ((_IN, 0.345), (_OUT, 0.556)),
+    "@cf/qwen/qwen2.5-coder-32b-instruct": ((_IN, 0.660), (_OUT, 1.000)),
+    "@cf/openai/gpt-oss-20b": ((_IN, 0.200), (_OUT, 0.300)),
+    "@cf/openai/gpt-oss-120b": ((_IN, 0.350), (_OUT, 0.750)),
+    "@cf/huggingface/distilbert-sst-2-int8": ((_IN, 0.026),),
+    "@cf/baai/bge-small-en-v1.5": ((_IN, 0.020),),
+    "@cf/baai/bge-base-en-v1.5": ((_IN, 0.067),),
+    "@cf/baai/bge-large-en-v1.5": ((_IN, 0.204),),
+    "@cf/meta/m2m100-1.2b": ((_IN, 0.342), (_OUT, 0.342)),
+}
+
 
 def get_model(name: str) -> ModelSpec | None:
     return _BY_NAME.get(name)
@@ -123,6 +145,10 @@ def model_entry(spec: ModelSpec) -> dict[str, Any]:
     properties: list[dict[str, Any]] = []
     if spec.context_window:
         properties.append({"property_id": "context_window", "value": str(spec.context_window)})
+    if spec.name in LIST_PRICES:
+        properties.append({"property_id": "price", "value": [
+            {"unit": unit, "price": price, "currency": "USD"} for unit, price in LIST_PRICES[spec.name]
+        ]})
     properties.append({"property_id": "info", "value": "Simulated by the local emulator"})
     return {
         "id": spec.id,
