@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from cfai.chart_data import cache_label, measured
+from cfai.chart_data import cache_label
+from cfai.records import measured
 
 
 @dataclass(frozen=True)
