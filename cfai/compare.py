@@ -52,7 +52,7 @@ from cfai.records import (
     records_frame,
     run_status,
 )
-from cfai.routes import ROUTES, wire_route
+from cfai.routes import GATEWAY_SKIP, ROUTES, wire_route
 
 # The plan and the record model live in cfai.plan and cfai.records; the runner's callers (the store, the
 # CLI, the bench) may import them from here too.
@@ -187,7 +187,7 @@ class Runner:
         return time.monotonic() - self._t0
 
     def _gateway_options(self, job: _Job) -> GatewayOptions | None:
-        if job.route == "gateway-skip":
+        if job.route == GATEWAY_SKIP:
             return GatewayOptions(skip_cache=True)
         if job.route == "gateway":
             key = f"cfai-{self.run_id}-{job.seq}" if self.plan.cache_mode == "unique" else None

@@ -15,6 +15,7 @@ import pandas as pd
 
 from cfai.chart_data import cache_label
 from cfai.records import measured
+from cfai.routes import GATEWAY_SKIP
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def no_hit_causes(plan: Any, df: pd.DataFrame | None = None) -> list[Cause]:
             "Only successful responses are cached: fix the errors shown in the records table first.",
             likely=True,
         ))
-    if routes and "gateway" not in routes and "gateway-skip" in routes:
+    if routes and "gateway" not in routes and GATEWAY_SKIP in routes:
         causes.append(Cause(
             "skip_only",
             "Only the gateway-skip route ran (it sends cf-aig-skip-cache: true)",

@@ -11,14 +11,18 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 CompareRoute = Literal["direct", "gateway", "gateway-skip"]
-ROUTES: tuple[CompareRoute, ...] = ("direct", "gateway", "gateway-skip")
-GATEWAY_ROUTES: tuple[CompareRoute, ...] = ("gateway", "gateway-skip")
+DIRECT: CompareRoute = "direct"
+GATEWAY: CompareRoute = "gateway"
+GATEWAY_SKIP: CompareRoute = "gateway-skip"
+ROUTES: tuple[CompareRoute, ...] = (DIRECT, GATEWAY, GATEWAY_SKIP)
+GATEWAY_ROUTES: tuple[CompareRoute, ...] = (GATEWAY, GATEWAY_SKIP)
 
 
 def route_sort_key(route: Any) -> tuple[int, str]:
     """Canonical order first (direct, gateway, gateway-skip), then any other name alphabetically."""
     name = str(route)
-    return (ROUTES.index(name) if name in ROUTES else len(ROUTES), name)  # type: ignore[arg-type]
+    order: tuple[str, ...] = ROUTES
+    return (order.index(name) if name in order else len(order), name)
 
 
 def sorted_routes(routes: Iterable[Any]) -> list[str]:
@@ -33,4 +37,4 @@ def uses_gateway(routes: Iterable[str]) -> bool:
 
 def wire_route(route: str) -> Literal["direct", "gateway"]:
     """The client route a comparison route is sent over."""
-    return "direct" if route == "direct" else "gateway"
+    return "direct" if route == DIRECT else "gateway"

@@ -15,8 +15,9 @@ import streamlit as st
 from cfai import chart_data as cd
 from cfai import report, stats
 from cfai.format import format_interval, format_ms, format_percent, format_ratio
+from cfai.routes import GATEWAY_SKIP
 
-ROUTE_COLORS = {"direct": "#4c78a8", "gateway": "#f58518", "gateway-skip": "#72b7b2"}
+ROUTE_COLORS = {"direct": "#4c78a8", "gateway": "#f58518", GATEWAY_SKIP: "#72b7b2"}
 CACHE_COLORS = {"HIT": "#54a24b", "MISS": "#eeca3b", cd.NO_CACHE_STATUS: "#bab0ac", cd.ERROR_STATUS: "#e45756"}
 CACHE_SHAPES = {"HIT": "circle", "MISS": "triangle-up", cd.NO_CACHE_STATUS: "square", cd.ERROR_STATUS: "cross"}
 CHART_HEIGHT = 300
