@@ -76,8 +76,10 @@ def normalize_records_frame(frame: pd.DataFrame) -> pd.DataFrame:
         col = frame[name]
         if dtype == "bool":
             col = col.fillna(False).astype(bool)
-        elif dtype in ("float64", "Int64"):
-            col = pd.to_numeric(col, errors="coerce").astype(dtype)
+        elif dtype == "float64":
+            col = pd.to_numeric(col, errors="coerce").astype("float64")
+        elif dtype == "Int64":
+            col = pd.to_numeric(col, errors="coerce").astype("Int64")
         elif dtype == "int64":
             col = pd.to_numeric(col, errors="coerce").fillna(0).astype("int64")
         else:  # text: missing stays missing, never the string "None"

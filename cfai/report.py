@@ -78,13 +78,16 @@ def _summary_value(summary: pd.DataFrame, route: str, cache_status: str, column:
     return value
 
 
+def finite(x: Any) -> float | None:
+    """A finite float, or None (missing, NaN or infinite)."""
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
 def headline(summary: pd.DataFrame, speedup: Speedup | None) -> Headline:
     """Pick the card values out of `stats.summarize` and `stats.speedup` results (no recomputation)."""
-    ratio = getattr(speedup, "median_ratio", None)
-    low, high = getattr(speedup, "ci_low", None), getattr(speedup, "ci_high", None)
-
-    def finite(x: Any) -> float | None:
-        return None if x is None or not math.isfinite(float(x)) else float(x)
+    ratio = speedup.median_ratio if speedup is not None else None
+    low = finite(speedup.ci_low) if speedup is not None else None
+    high = finite(speedup.ci_high) if speedup is not None else None
 
     successes = "ok" if summary is not None and "ok" in summary else "count"  # the medians' sample sizes
     p50_direct = _summary_value(summary, "direct", "all", "p50")
@@ -94,7 +97,7 @@ def headline(summary: pd.DataFrame, speedup: Speedup | None) -> Headline:
         p50_direct=finite(p50_direct),
         p50_gateway_hit=finite(p50_hit),
         speedup=finite(ratio),
-        speedup_ci=(float(low), float(high)) if finite(low) is not None and finite(high) is not None else None,
+        speedup_ci=(low, high) if low is not None and high is not None else None,
         hit_rate=finite(hit_rate),
         n_direct=int(_summary_value(summary, "direct", "all", successes) or 0),
         n_gateway_hit=int(_summary_value(summary, "gateway", "HIT", successes) or 0),

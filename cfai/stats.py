@@ -53,7 +53,7 @@ def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                                         ("from_intended", "from_intended_p", (50, 99))):
         levels = [p / 100 for p in percentiles]
         # reindex: groups whose values are all NaN (only errors) drop out of quantile(); they get NaN back.
-        quantiles = grouped[column].quantile(levels).unstack().reindex(index=out.index, columns=levels)
+        quantiles = grouped[column].quantile(np.array(levels)).unstack().reindex(index=out.index, columns=levels)
         quantiles.columns = [f"{prefix}{p}" for p in percentiles]
         out = out.join(quantiles)
     return out.reset_index()
@@ -121,11 +121,11 @@ def values_by_group(df: pd.DataFrame, metric: str, by: Sequence[str]) -> list[tu
     if "ok" in data:
         keep &= data["ok"].fillna(False).astype(bool)  # failed requests are counted as errors, not latency
     keys = data.loc[keep, list(by)].astype(str)
-    values = values[keep].to_numpy(dtype=float)
+    kept = values[keep].to_numpy(dtype=float)
     out = []
     for key, positions in keys.groupby(list(by), sort=False).indices.items():
         key = key if isinstance(key, tuple) else (key,)
-        out.append((key, np.sort(values[positions])))
+        out.append((key, np.sort(kept[positions])))
     out.sort(key=lambda kv: tuple(route_sort_key(k) for k in kv[0]))
     return out
 

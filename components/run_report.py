@@ -14,7 +14,7 @@ import streamlit as st
 
 from cfai import chart_data as cd
 from cfai import report, stats
-from cfai.diagnose import gateway_never_hit, no_hit_causes, plan_value
+from cfai.diagnose import PlanLike, gateway_never_hit, no_hit_causes, plan_value
 from cfai.format import MISSING, format_ms
 from components import compare_charts as charts
 
@@ -54,7 +54,7 @@ def view_options(key: str, df: pd.DataFrame) -> tuple[str, bool, str, pd.DataFra
     return metric, log_scale, kind or "ecdf", summary
 
 
-def no_hit_notice(plan: Any, df: pd.DataFrame) -> None:
+def no_hit_notice(plan: PlanLike, df: pd.DataFrame) -> None:
     """When identical gateway requests never hit: the usual causes and how to fix each."""
     if not gateway_never_hit(df):
         return
@@ -112,7 +112,7 @@ def live_charts(df: pd.DataFrame, metric: str = "total_ms", stream: bool = False
         charts.show(charts.cache_chart(counts))
 
 
-def start_lag_notes(plan: Any, summary: dict[str, Any]) -> None:
+def start_lag_notes(plan: PlanLike, summary: dict[str, Any]) -> None:
     """Open loop only: warn when requests started late, and say how late per route (README: lag on our side)."""
     if plan_value(plan, "rate") is None:
         return
@@ -126,7 +126,7 @@ def start_lag_notes(plan: Any, summary: dict[str, Any]) -> None:
                    + "; ".join(lags) + ".")
 
 
-def run_report(df: pd.DataFrame, plan: Any, key: str, summary_note: str = "") -> None:
+def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "") -> None:
     """Everything about one stored run, from its records frame and plan (a Plan or the stored dict)."""
     metric, log_scale, kind, summary = view_options(key, df)
     speed = stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric)
