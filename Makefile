@@ -43,8 +43,10 @@ chromium:
 		echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)" >&2; exit 1; \
 	fi
 
+# ruff, then mypy over cfai/ (its files and settings are in pyproject.toml).
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: $(DEV_STAMP) chromium lint
 	$(PY) -m pytest

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.report import figure, r
 from cfai import chart_data as cd
-from cfai import stats
+from cfai import report, stats
 from cfai.compare import normalize_records_frame
 
 TARGET_S = 1.0
@@ -76,7 +76,8 @@ def _report_pipeline(df: pd.DataFrame, metric: str = "total_ms") -> dict[str, fl
 
     summary = timed("summarize", lambda: stats.summarize(df, metric))
     speed = timed("speedup", lambda: stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric))
-    timed("headline", lambda: cd.headline(summary, speed))
+    timed("headline", lambda: report.headline(summary, speed))
+    timed("box_stats", lambda: stats.box_stats(df, metric))
     timed("latency_points", lambda: cd.latency_points(df, metric))
     timed("ecdf", lambda: cd.ecdf(df, metric))
     timed("cache_counts", lambda: cd.cache_counts(df))

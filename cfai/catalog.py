@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from cfai.pricing import ModelPrice, price_from_entry
 
@@ -18,6 +18,16 @@ TEXT_CLASSIFICATION = "Text Classification"
 TEXT_EMBEDDINGS = "Text Embeddings"
 SUMMARIZATION = "Summarization"
 TRANSLATION = "Translation"
+
+# The model each page (and the CLI) starts with, per task: the one definition.
+DEFAULT_TEXT_GENERATION_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+DEFAULT_CLASSIFICATION_MODEL = "@cf/huggingface/distilbert-sst-2-int8"
+
+
+class ModelLister(Protocol):
+    """What the catalogue needs from a client (`cfai.client.Client.list_models`)."""
+
+    def list_models(self, task: str | None = None) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -28,10 +38,6 @@ class ModelInfo:
     context_window: int | None = None
     source: Literal["catalogue", "built-in"] = "catalogue"
     price: ModelPrice | None = None  # the catalogue's list price; None: no price listed
-
-    @property
-    def label(self) -> str:
-        return self.id if self.context_window is None else f"{self.id} ({format_context_window(self.context_window)})"
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ FALLBACK_MODELS: dict[str, tuple[ModelInfo, ...]] = {
     TEXT_GENERATION: tuple(
         ModelInfo(m, TEXT_GENERATION, source="built-in")
         for m in (
-            "@cf/meta/llama-3.1-8b-instruct",
+            DEFAULT_TEXT_GENERATION_MODEL,
             "@cf/meta/llama-3.1-8b-instruct-fast",
             "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
             "@cf/meta/llama-3.2-3b-instruct",
@@ -68,7 +74,7 @@ FALLBACK_MODELS: dict[str, tuple[ModelInfo, ...]] = {
             "@cf/openai/gpt-oss-20b",
         )
     ),
-    TEXT_CLASSIFICATION: (ModelInfo("@cf/huggingface/distilbert-sst-2-int8", TEXT_CLASSIFICATION, source="built-in"),),
+    TEXT_CLASSIFICATION: (ModelInfo(DEFAULT_CLASSIFICATION_MODEL, TEXT_CLASSIFICATION, source="built-in"),),
     TEXT_EMBEDDINGS: tuple(
         ModelInfo(m, TEXT_EMBEDDINGS, source="built-in")
         for m in ("@cf/baai/bge-small-en-v1.5", "@cf/baai/bge-base-en-v1.5", "@cf/baai/bge-large-en-v1.5")
@@ -76,12 +82,6 @@ FALLBACK_MODELS: dict[str, tuple[ModelInfo, ...]] = {
     SUMMARIZATION: (ModelInfo("@cf/facebook/bart-large-cnn", SUMMARIZATION, source="built-in"),),
     TRANSLATION: (ModelInfo("@cf/meta/m2m100-1.2b", TRANSLATION, source="built-in"),),
 }
-
-
-def format_context_window(tokens: int) -> str:
-    if tokens >= 1000 and tokens % 1000 == 0:
-        return f"{tokens // 1000}k context"
-    return f"{tokens:,} token context"
 
 
 def context_window(entry: Mapping[str, Any]) -> int | None:
@@ -136,7 +136,7 @@ def models_from_entries(entries: Iterable[Mapping[str, Any]], task: str = "") ->
     return tuple(sorted(seen.values(), key=lambda m: m.id))
 
 
-def load_catalogue(client: Any, task: str = TEXT_GENERATION) -> Catalogue:
+def load_catalogue(client: ModelLister, task: str = TEXT_GENERATION) -> Catalogue:
     """Models for `task` from `client.list_models`; the built-in list, with the reason, when that fails or
     comes back empty. Never raises: the picker must always offer something."""
     try:
@@ -148,8 +148,3 @@ def load_catalogue(client: Any, task: str = TEXT_GENERATION) -> Catalogue:
         return Catalogue(task, FALLBACK_MODELS.get(task, ()), error="The model catalogue returned no models.")
     return Catalogue(task, models)
 
-
-def filter_models(models: Iterable[ModelInfo], query: str) -> list[ModelInfo]:
-    """Case-insensitive match of every word of `query` in the id or description."""
-    words = query.lower().split()
-    return [m for m in models if all(w in f"{m.id} {m.description}".lower() for w in words)]

@@ -1,9 +1,9 @@
 """Text classification: one text, or a batch with bounded concurrency that can be stopped and retried.
 
 `parse_scores` reads a classification output (a list of `{label, score}` in no guaranteed order) into
-labels sorted by score. `run_batch` classifies rows with a thread pool over the thread-safe `Client.run`,
+labels sorted by score. `run_batch` classifies rows with `cfai.jobs.paced_map` over the thread-safe `Client.run`,
 never more than `concurrency` requests in flight and optionally paced under a requests-per-minute cap;
-every row comes back (failed ones keep their error). `BatchJob` runs that in a background thread so a page
+every row comes back (failed ones keep their error). `BatchJob` runs that as a background job so a page
 can poll its progress, stop it, and retry the rows that failed or never ran.
 """
 
@@ -13,16 +13,15 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pandas as pd
 
+from cfai import jobs
+from cfai.catalog import DEFAULT_CLASSIFICATION_MODEL
 from cfai.client import Client, GatewayOptions, Result, Route
 
-DEFAULT_MODEL = "@cf/huggingface/distilbert-sst-2-int8"
-CLASSIFICATION_TASK = "Text Classification"
 MAX_CONCURRENCY = 32
 FAULT_HEADER = "x-emulator-fault"  # honoured by the local emulator only
 
@@ -133,7 +132,7 @@ class RowResult:
 
 @dataclass(frozen=True)
 class BatchSettings:
-    model: str = DEFAULT_MODEL
+    model: str = DEFAULT_CLASSIFICATION_MODEL
     route: Route = "direct"
     gateway: GatewayOptions | None = None
     concurrency: int = 8
@@ -174,23 +173,6 @@ def classify_row(
                    scores={s.label: s.score for s in answer.scores}, error=None, error_kind=None)
 
 
-class _Pacer:
-    """Spaces request starts evenly under a per-minute cap; waiting is interruptible by the cancel event."""
-
-    def __init__(self, max_per_minute: int | None):
-        self.interval = 60.0 / max_per_minute if max_per_minute else 0.0
-        self.next_at = time.monotonic()
-
-    def wait(self, cancel: threading.Event) -> bool:
-        if not self.interval:
-            return not cancel.is_set()
-        delay = self.next_at - time.monotonic()
-        if delay > 0 and cancel.wait(delay):
-            return False
-        self.next_at = max(time.monotonic(), self.next_at) + self.interval
-        return not cancel.is_set()
-
-
 def run_batch(
     client: Client,
     settings: BatchSettings,
@@ -200,31 +182,18 @@ def run_batch(
     cancel: threading.Event | None = None,
     headers_for: HeadersFor | None = None,
 ) -> int:
-    """Classify `rows` with at most `settings.concurrency` requests in flight, calling `on_result` (from
-    this thread) with each finished row. Rows are submitted one at a time as others finish, so a cancel
-    stops new requests at once while those in flight complete. Returns how many rows were run."""
-    cancel = cancel or threading.Event()
+    """Classify `rows` with at most `settings.concurrency` requests in flight (paced under
+    `settings.max_per_minute`), calling `on_result` with each finished row, never concurrently. Rows are
+    taken one at a time as others finish, so a cancel stops new requests at once while those in flight
+    complete. Returns how many rows were run."""
     concurrency = max(1, min(int(settings.concurrency), MAX_CONCURRENCY))
-    pacer = _Pacer(settings.max_per_minute)
-    queue = iter(rows)
-    in_flight: set[Future[RowResult]] = set()
-    ran = 0
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="classify") as pool:
-        exhausted = False
-        while True:
-            while not exhausted and len(in_flight) < concurrency and not cancel.is_set():
-                row = next(queue, None)
-                if row is None or not pacer.wait(cancel):
-                    exhausted = row is None
-                    break
-                in_flight.add(pool.submit(classify_row, client, settings, row, headers_for))
-            if not in_flight:
-                break
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                ran += 1
-                on_result(future.result())
-    return ran
+
+    def classify(row: RowResult, _due: float) -> RowResult:
+        return classify_row(client, settings, row, headers_for)
+
+    return jobs.paced_map(classify, rows, concurrency=concurrency, cancel=cancel,
+                          pacing=jobs.Pacing.per_minute_cap(settings.max_per_minute), on_result=on_result,
+                          name="classify")
 
 
 @dataclass
@@ -261,7 +230,7 @@ class BatchJob:
     source: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
+    _job: jobs.Job[None] | None = field(default=None, repr=False)
     _run_total: int = 0
     _run_done: int = 0
     _started: float = 0.0
@@ -280,7 +249,7 @@ class BatchJob:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._job is not None and self._job.running
 
     def start(self, client: Client, headers_for: HeadersFor | None = None) -> int:
         """Run every row that is not yet `ok` (all of them the first time; then failed and stopped ones).
@@ -294,11 +263,11 @@ class BatchJob:
             self._cancel = threading.Event()
         if not todo:
             return 0
-        cancel = self._cancel
-        self._thread = threading.Thread(
-            target=self._run, args=(client, todo, cancel, headers_for), name="classify-batch", daemon=True
-        )
-        self._thread.start()
+
+        def work(job: jobs.Job[None]) -> None:
+            self._run(client, todo, job.cancel_event, headers_for)
+
+        self._job = jobs.start(work, name="classify-batch", total=len(todo), cancel=self._cancel)
         return len(todo)
 
     def _run(self, client: Client, todo: list[RowResult], cancel: threading.Event,
@@ -321,10 +290,7 @@ class BatchJob:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the current run ends (tests, scripts). True when it has ended."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return not self.running
+        return self._job.wait(timeout) if self._job is not None else True
 
     def progress(self) -> Progress:
         with self._lock:

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from cfai.compare import MAX_CONCURRENCY, ROUTES, Plan, Runner, connection_label
+from cfai import jobs
+from cfai.catalog import DEFAULT_TEXT_GENERATION_MODEL
+from cfai.compare import Runner, RunResult, connection_label
 from cfai.config import (
     LOCAL_ACCOUNT_ID,
     LOCAL_API_TOKEN,
@@ -27,9 +29,11 @@ from cfai.config import (
     connection_from_settings,
     local_connection,
 )
+from cfai.format import format_count, format_interval, format_ms, format_percent, format_ratio
+from cfai.plan import MAX_CONCURRENCY, Plan
+from cfai.routes import ROUTES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct"
 DEFAULT_PROMPT = "In one sentence, what does a cache in front of an AI model save?"
 
 
@@ -55,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send the same request N times per route, interleaved, and report latency percentiles, "
         "cache hit rate and the speed-up of a gateway cache hit over the direct route.",
     )
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model id (default {DEFAULT_MODEL})")
+    p.add_argument("--model", default=DEFAULT_TEXT_GENERATION_MODEL,
+                   help=f"model id (default {DEFAULT_TEXT_GENERATION_MODEL})")
     body = p.add_mutually_exclusive_group()
     body.add_argument("--prompt", help="text generation: send {\"prompt\": TEXT} (the default body)")
     body.add_argument("--text", help="text classification: send {\"text\": TEXT}")
@@ -182,22 +187,14 @@ def _progress_printer(total: int, stream: TextIO) -> Callable[[Any], None]:
     return on_record
 
 
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1f}{unit}"
-    return f"{value}{unit}"
-
-
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table for humans."""
-    head = ("route", "n", "errors", "hit rate", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "mean ms", "ttfb p50")
+    head = ("route", "n", "errors", "hit rate", "p50", "p90", "p95", "p99", "mean", "ttfb p50")
     rows = [head]
     for route, s in summary["routes"].items():
-        hit = "-" if s["hit_rate"] is None else f"{s['hit_rate']:.0%}"
-        rows.append((route, str(s["n"]), str(s["errors"]), hit, _fmt(s["p50_ms"]), _fmt(s["p90_ms"]),
-                     _fmt(s["p95_ms"]), _fmt(s["p99_ms"]), _fmt(s["mean_ms"]), _fmt(s.get("ttfb_p50_ms"))))
+        rows.append((route, format_count(s["n"]), format_count(s["errors"]), format_percent(s["hit_rate"]),
+                     *(format_ms(s[k]) for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms")),
+                     format_ms(s.get("ttfb_p50_ms"))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in rows]
@@ -207,8 +204,9 @@ def format_table(summary: dict[str, Any]) -> str:
                      f"({sp['n_numerator']} direct, {sp['n_denominator']} gateway hits succeeded)")
     else:
         lo, hi = sp["ci95"]
-        lines.append(f"\nspeed-up of a gateway cache hit over direct (ratio of medians): {sp['median_ratio']:.2f}x "
-                     f"(95% CI {lo:.2f} to {hi:.2f}; {sp['n_numerator']} direct vs {sp['n_denominator']} hits)")
+        lines.append("\nspeed-up of a gateway cache hit over direct (ratio of medians): "
+                     f"{format_ratio(sp['median_ratio'])} (95% CI {format_interval(lo, hi)}; "
+                     f"{sp['n_numerator']} direct vs {sp['n_denominator']} hits)")
     return "\n".join(lines)
 
 
@@ -260,27 +258,11 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
     return EXIT_FAILED if status == "failed" else EXIT_OK
 
 
-def _run_in_thread(runner: Runner, on_record: Callable[[Any], None], cancel: threading.Event):
-    """Run in a worker thread so Ctrl-C in the main thread cancels cleanly instead of killing mid-write."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = runner.run(on_record=on_record, cancel=cancel)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the main thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="cfai-compare", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.2)
-    except KeyboardInterrupt:
-        cancel.set()
-        thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+def _run_in_thread(runner: Runner, on_record: Callable[[Any], None], cancel: threading.Event) -> RunResult:
+    """Run as a background job so Ctrl-C in the main thread cancels cleanly instead of killing mid-write."""
+    job = jobs.start(lambda _job: runner.run(on_record=on_record, cancel=cancel), name="cfai-compare",
+                     cancel=cancel)
+    return job.wait_cancelling_on_interrupt()
 
 
 # --- entry point -------------------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from cfai.chart_data import cache_label, measured
+from cfai.chart_data import cache_label
+from cfai.plan import Plan
+from cfai.records import measured
+from cfai.routes import GATEWAY_SKIP
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,11 @@ class Cause:
     likely: bool  # True when this run's plan or records point at it
 
 
-def plan_value(plan: Any, name: str, default: Any = None) -> Any:
+# A run's plan as the pages have it: a `Plan`, or the plan dict a stored run keeps.
+PlanLike = Plan | Mapping[str, Any]
+
+
+def plan_value(plan: PlanLike | None, name: str, default: Any = None) -> Any:
     """A plan field from a `Plan` or the plan dict a stored run keeps."""
     if plan is None:
         return default
@@ -48,7 +55,7 @@ def gateway_never_hit(df: pd.DataFrame) -> bool:
     return not (labels == "HIT").any()
 
 
-def no_hit_causes(plan: Any, df: pd.DataFrame | None = None) -> list[Cause]:
+def no_hit_causes(plan: PlanLike | None, df: pd.DataFrame | None = None) -> list[Cause]:
     """The usual causes of a gateway that never hits, each with its fix; `likely` marks those this run shows.
 
     Always returns the three usual causes (caching off with no TTL header, streaming, a changing token or
@@ -115,7 +122,7 @@ def no_hit_causes(plan: Any, df: pd.DataFrame | None = None) -> list[Cause]:
             "Only successful responses are cached: fix the errors shown in the records table first.",
             likely=True,
         ))
-    if routes and "gateway" not in routes and "gateway-skip" in routes:
+    if routes and "gateway" not in routes and GATEWAY_SKIP in routes:
         causes.append(Cause(
             "skip_only",
             "Only the gateway-skip route ran (it sends cf-aig-skip-cache: true)",
@@ -143,7 +150,7 @@ def request_kind(body: Any) -> str:
     return "other JSON"
 
 
-def overlay_mismatch(plans: Mapping[str, Any]) -> str | None:
+def overlay_mismatch(plans: Mapping[str, PlanLike]) -> str | None:
     """For the History overlay: a note when the runs (label -> Plan or stored plan dict) differ in model or
     request kind, since their latencies then compare different work. None when they match."""
     models = {label: str(plan_value(plan, "model", "") or "?") for label, plan in plans.items()}

@@ -1,47 +1,62 @@
-"""A comparison run in a background thread, stored as it goes, that a page can poll and cancel.
+"""A comparison run in the background (a `cfai.jobs` job), stored as it goes, that a page can poll and cancel.
 
-The page keeps the `LiveRun` across reruns (session state), polls `frame()`/`done` to draw live progress, and
-calls `cancel()`; the run keeps what it measured. Records reach the store in small batches (one transaction
-per batch, not per request) so a crash or a closed tab loses at most the last half second.
+The page keeps the `LiveRun` across reruns (session state), polls `frame()`/`running` to draw live progress,
+and calls `cancel()`; the run keeps what it measured. Records reach the store in small batches (one
+transaction per batch, not per request) so a crash or a closed tab loses at most the last half second.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import pandas as pd
 
-from cfai.compare import Plan, Record, Runner, RunResult, connection_label, records_frame
+from cfai import jobs
+from cfai.client import Client
+from cfai.compare import Runner, RunResult, connection_label
+from cfai.plan import Plan
+from cfai.records import Record, records_frame
 
 FLUSH_EVERY_S = 0.5
 FLUSH_EVERY_RECORDS = 200
 
 
+class RunSink(Protocol):
+    """Where a live run keeps its records (`cfai.store.Store`)."""
+
+    def begin_run(self, run_id: str, plan: Plan, *, connection_label: str = ...) -> None: ...
+
+    def add_records(self, run_id: str, records: Iterable[Record]) -> None: ...
+
+    def finish_run(self, run_id: str, cancelled: bool = ..., *, status: str | None = ...) -> None: ...
+
+
 @dataclass
 class LiveRun:
     runner: Runner
-    store: Any  # cfai.store.Store
+    store: RunSink
     cancel_event: threading.Event = field(default_factory=threading.Event)
     result: RunResult | None = None
     error: str | None = None  # why the run stopped early, token-free
-    _thread: threading.Thread | None = None
+    _job: jobs.Job[None] | None = None
     _pending: list[Record] = field(default_factory=list)
     _last_flush: float = 0.0
     _flush_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def start(cls, client: Any, plan: Plan, store: Any, run_id: str | None = None) -> LiveRun:
+    def start(cls, client: Client, plan: Plan, store: RunSink, run_id: str | None = None) -> LiveRun:
         """Validate the plan (raises ValueError / ConfigError with a user-facing message), store the run's
-        row, and start sending in a daemon thread."""
+        row, and start sending in the background."""
         runner = Runner(client, plan, run_id=run_id)
         live = cls(runner=runner, store=store)
         store.begin_run(runner.run_id, plan, connection_label=connection_label(client.connection))
         live._last_flush = time.monotonic()
-        live._thread = threading.Thread(target=live._work, name=f"cfai-live-{runner.run_id}", daemon=True)
-        live._thread.start()
+        live._job = jobs.start(live._work, name=f"cfai-live-{runner.run_id}", total=runner.total,
+                               cancel=live.cancel_event)
         return live
 
     # --- what the page polls ------------------------------------------------------------------------------
@@ -59,7 +74,13 @@ class LiveRun:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._job is not None and self._job.running
+
+    def progress(self) -> jobs.JobProgress:
+        """Requests finished of the plan's total (warm-ups included), whether it runs, elapsed time."""
+        if self._job is None:
+            return jobs.JobProgress(0, self.total, False, self.cancelled, 0.0)
+        return self._job.progress()
 
     def done_count(self) -> int:
         return len(self.runner.records_so_far())
@@ -70,9 +91,7 @@ class LiveRun:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends or `timeout` passes; True when it has ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
+        return self._job.wait(timeout) if self._job is not None else True
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -81,9 +100,11 @@ class LiveRun:
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
-    # --- the background thread ----------------------------------------------------------------------------
+    # --- the background job -------------------------------------------------------------------------------
     def _on_record(self, record: Record) -> None:
         self._pending.append(record)
+        if self._job is not None:
+            self._job.advance()
         now = time.monotonic()
         if len(self._pending) >= FLUSH_EVERY_RECORDS or now - self._last_flush >= FLUSH_EVERY_S:
             self._flush()
@@ -95,18 +116,11 @@ class LiveRun:
             if batch:
                 self.store.add_records(self.run_id, batch)
 
-    def _scrub(self, text: str) -> str:
-        conn = self.runner.client.connection
-        for secret in (conn.api_token, conn.gateway_token):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "****")
-        return text
-
-    def _work(self) -> None:
+    def _work(self, job: jobs.Job[None]) -> None:
         try:
-            self.result = self.runner.run(on_record=self._on_record, cancel=self.cancel_event)
+            self.result = self.runner.run(on_record=self._on_record, cancel=job.cancel_event)
         except Exception as exc:  # noqa: BLE001 - the page shows it; the stored records stay
-            self.error = self._scrub(f"{type(exc).__name__}: {exc}")
+            self.error = self.runner.scrub(f"{type(exc).__name__}: {exc}")
         finally:
             try:
                 self._flush()
@@ -115,4 +129,5 @@ class LiveRun:
                 self.store.finish_run(self.run_id, cancelled=self.cancel_event.is_set(),
                                       status="failed" if self.error else None)
             except Exception as exc:  # noqa: BLE001
-                self.error = self.error or f"Could not store the run: {type(exc).__name__}: {exc}"
+                self.error = self.error or self.runner.scrub(
+                    f"Could not store the run: {type(exc).__name__}: {exc}")

@@ -11,14 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
+
+from cfai.client import Result
 
 LOG_COLUMNS = ["id", "created_at", "cached", "duration", "status_code", "success", "model", "tokens_in",
                "tokens_out", "metadata", "event_id"]
 # How far outside the run's start/finish a log's timestamp may fall (clock skew, queueing).
 WINDOW_SLACK_S = 60.0
+
+
+class LogsClient(Protocol):
+    """What the server-side view needs from a client (`cfai.client.Client.gateway_logs`)."""
+
+    def gateway_logs(self, gateway_id: str | None = None, **filters: Any) -> Result: ...
 
 
 @dataclass
@@ -39,7 +47,7 @@ def _iso(ts: float) -> str:
 
 
 def fetch_run_logs(
-    client: Any,
+    client: LogsClient,
     records: pd.DataFrame,
     *,
     gateway_id: str | None = None,

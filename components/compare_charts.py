@@ -13,8 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from cfai import chart_data as cd
+from cfai import report, stats
+from cfai.format import format_interval, format_ms, format_percent, format_ratio
+from cfai.routes import GATEWAY_SKIP
 
-ROUTE_COLORS = {"direct": "#4c78a8", "gateway": "#f58518", "gateway-skip": "#72b7b2"}
+ROUTE_COLORS = {"direct": "#4c78a8", "gateway": "#f58518", GATEWAY_SKIP: "#72b7b2"}
 CACHE_COLORS = {"HIT": "#54a24b", "MISS": "#eeca3b", cd.NO_CACHE_STATUS: "#bab0ac", cd.ERROR_STATUS: "#e45756"}
 CACHE_SHAPES = {"HIT": "circle", "MISS": "triangle-up", cd.NO_CACHE_STATUS: "square", cd.ERROR_STATUS: "cross"}
 CHART_HEIGHT = 300
@@ -49,7 +52,7 @@ def latency_over_time_chart(sample: cd.PointSample, metric: str, log_scale: bool
         .encode(
             x=alt.X("start_s:Q", title="seconds since the run started",
                     scale=alt.Scale(domain=[0, cd.time_axis_max(frame)], nice=False)),
-            y=alt.Y("ms:Q", title=f"{cd.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
+            y=alt.Y("ms:Q", title=f"{report.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
             color=alt.Color("route:N", scale=_route_scale(routes), title="route"),
             shape=alt.Shape("cache_status:N", title="cache",
                             scale=alt.Scale(domain=statuses, range=[CACHE_SHAPES[s] for s in statuses])),
@@ -65,7 +68,7 @@ def latency_over_time_chart(sample: cd.PointSample, metric: str, log_scale: bool
             height=CHART_HEIGHT,
             title=_title(
                 "Latency per request over time",
-                *cd.measured_lines(metric, warmups="shown faded", failures_excluded=False, stream=stream),
+                *report.measured_lines(metric, warmups="shown faded", failures_excluded=False, stream=stream),
                 sample.note().capitalize(),
             ),
         )
@@ -77,10 +80,10 @@ def distribution_chart(df: pd.DataFrame, metric: str, kind: str = "ecdf", log_sc
     """ECDF (share of requests at or below x ms) or box plot per route, successful measured requests only."""
     routes = cd.routes_in(df)
     color = alt.Color("route:N", scale=_route_scale(routes), title="route")
-    x_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
-    subtitle = cd.measured_lines(metric, stream=stream)
+    x_title = f"{report.METRIC_SHORT.get(metric, metric)} (ms)"
+    subtitle = report.measured_lines(metric, stream=stream)
     if kind == "box":
-        box = cd.box_stats(df, metric)
+        box = stats.box_stats(df, metric)
         base = alt.Chart(box).encode(y=alt.Y("route:N", sort=routes, title=None), color=color)
         whiskers = base.mark_rule().encode(
             x=alt.X("whisker_low:Q", title=x_title, scale=_ms_scale(log_scale)), x2="whisker_high:Q")
@@ -142,12 +145,12 @@ def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
     routes = cd.routes_in(bars)
     base = alt.Chart(bars).encode(
         x=alt.X("route:N", sort=routes, title=None),
-        xOffset=alt.XOffset("percentile:N", sort=list(cd.PERCENTILES)),
+        xOffset=alt.XOffset("percentile:N", sort=list(cd.CHART_PERCENTILES)),
     )
-    y_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
+    y_title = f"{report.METRIC_SHORT.get(metric, metric)} (ms)"
     columns = _value_mark(base, log_scale).encode(
         y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)),
-        color=alt.Color("percentile:N", sort=list(cd.PERCENTILES),
+        color=alt.Color("percentile:N", sort=list(cd.CHART_PERCENTILES),
                         scale=alt.Scale(range=["#4c78a8", "#9ecae9"])),
         tooltip=["route:N", "percentile:N", alt.Tooltip("ms:Q", format=",.1f"),
                  alt.Tooltip("ci_low:Q", title="95% CI low", format=",.1f"),
@@ -158,7 +161,7 @@ def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
     return alt.layer(columns, errors).properties(
         height=CHART_HEIGHT,
         title=_title("p50 and p95 per route, with 95% intervals",
-                     *cd.measured_lines(metric, stream=stream),
+                     *report.measured_lines(metric, stream=stream),
                      "Error bars: distribution-free 95% interval (order statistics)"),
     )
 
@@ -171,7 +174,7 @@ def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False
         alt.Chart(curve)
         .mark_line(interpolate="step-after")
         .encode(
-            x=alt.X("ms:Q", title=f"{cd.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
+            x=alt.X("ms:Q", title=f"{report.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
             y=alt.Y("fraction:Q", title="share of requests at or below", axis=alt.Axis(format="%")),
             color=alt.Color("run:N", title="run"),
             strokeDash=alt.StrokeDash("route:N", sort=cd.routes_in(curve), title="route"),
@@ -180,14 +183,14 @@ def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False
         )
         .properties(height=CHART_HEIGHT,
                     title=_title("Latency distribution, runs overlaid (ECDF)",
-                                 *cd.measured_lines(metric, stream=stream)))
+                                 *report.measured_lines(metric, stream=stream)))
     )
 
 
 def overlay_percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
                              stream: bool | None = False) -> alt.Chart:
     """p50/p95 per route and run, side by side, with intervals. `bars` has a `run` column."""
-    y_title = f"{cd.METRIC_SHORT.get(metric, metric)} (ms)"
+    y_title = f"{report.METRIC_SHORT.get(metric, metric)} (ms)"
     base = alt.Chart().encode(
         x=alt.X("route:N", sort=cd.routes_in(bars), title=None),
         xOffset=alt.XOffset("run:N"),
@@ -201,9 +204,9 @@ def overlay_percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = 
     return (
         alt.layer(columns, errors, data=bars)
         .properties(height=CHART_HEIGHT - 60)
-        .facet(column=alt.Column("percentile:N", sort=list(cd.PERCENTILES), title=None))
+        .facet(column=alt.Column("percentile:N", sort=list(cd.CHART_PERCENTILES), title=None))
         .properties(title=_title("p50 and p95 per route, by run, with 95% intervals",
-                                 *cd.measured_lines(metric, stream=stream)))
+                                 *report.measured_lines(metric, stream=stream)))
     )
 
 
@@ -212,17 +215,17 @@ def show(chart: alt.TopLevelMixin, key: str | None = None) -> None:
     st.altair_chart(chart, width="stretch", key=key)
 
 
-def metric_cards(head: cd.Headline, metric: str) -> None:
+def metric_cards(head: report.Headline, metric: str) -> None:
     """p50 direct, p50 gateway (hit), speed-up with its interval, hit rate; what was measured underneath."""
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("p50 direct", cd.format_ms(head.p50_direct), border=True,
+    c1.metric("p50 direct", format_ms(head.p50_direct), border=True,
               help=f"Median over {head.n_direct} successful measured direct requests.")
-    c2.metric("p50 gateway hit", cd.format_ms(head.p50_gateway_hit), border=True,
+    c2.metric("p50 gateway hit", format_ms(head.p50_gateway_hit), border=True,
               help=f"Median over {head.n_gateway_hit} gateway requests answered from the cache (HIT).")
-    c3.metric("Speed-up", cd.format_speedup(head.speedup), border=True,
-              delta=(f"95% CI {head.speedup_ci[0]:,.1f}–{head.speedup_ci[1]:,.1f}" if head.speedup_ci else None),
+    c3.metric("Speed-up", format_ratio(head.speedup), border=True,
+              delta=(f"95% CI {format_interval(*head.speedup_ci)}" if head.speedup_ci else None),
               delta_color="off", delta_arrow="off",
               help="p50 direct ÷ p50 gateway hit (ratio of medians), with a bootstrap 95% confidence interval.")
-    c4.metric("Gateway hit rate", cd.format_rate(head.hit_rate), border=True,
+    c4.metric("Gateway hit rate", format_percent(head.hit_rate), border=True,
               help="Share of measured requests on the gateway route answered with cf-aig-cache-status: HIT.")
-    st.caption(f"{cd.measured_note(metric)}.")
+    st.caption(f"{report.measured_note(metric)}.")

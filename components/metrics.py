@@ -11,31 +11,30 @@ from typing import Any
 
 import streamlit as st
 
-from cfai.chat import TurnMetrics, first_label, format_ms
+from cfai.chat import TurnMetrics, first_label
+from cfai.client import Result
+from cfai.format import MISSING, format_count, format_ms, format_rate
 
 CACHE_COLOURS = {"HIT": "green", "MISS": "orange"}
 
 
-def _as_metrics(source: Any) -> TurnMetrics:
+def _as_metrics(source: Result | TurnMetrics) -> TurnMetrics:
     if isinstance(source, TurnMetrics):
         return source
     return TurnMetrics.from_result(source, streamed=bool(getattr(source, "streamed", False)))
 
 
 def _tokens(m: TurnMetrics) -> str:
-    tin = "–" if m.prompt_tokens is None else f"{m.prompt_tokens:,}"
-    tout = "–" if m.completion_tokens is None else f"{m.completion_tokens:,}"
-    return f"{tin} → {tout}"
+    return f"{format_count(m.prompt_tokens)} → {format_count(m.completion_tokens)}"
 
 
-def result_metrics(source: Any, *, compact: bool = True) -> TurnMetrics:
+def result_metrics(source: Result | TurnMetrics, *, compact: bool = True) -> TurnMetrics:
     """Render time to first token (or byte), total time, tokens in → out, tokens per second, route, cache
     status and HTTP status. `compact` is one line for a chat bubble; otherwise a grid of st.metric."""
     m = _as_metrics(source)
-    if m.tokens_per_second:
-        tps = f"{m.tokens_per_second:,.1f} tok/s"
-    else:
-        tps = "– tok/s (from cache)" if m.cache_status == "HIT" else "– tok/s"
+    tps = format_rate(m.tokens_per_second, "tok/s")
+    if not m.tokens_per_second and m.cache_status == "HIT":
+        tps += " (from cache)"
     status_colour = "green" if 200 <= m.status < 300 else "red"
     badges = [
         f":blue-badge[{'AI Gateway' if m.route == 'gateway' else 'Direct'}]",
@@ -73,7 +72,7 @@ def request_details(
 ) -> None:
     """An expander with what went over the wire. Authorization is shown masked, never the token."""
     with st.expander(label, icon=":material/data_object:"):
-        st.markdown(f"**POST** `{url or '–'}`")
+        st.markdown(f"**POST** `{url or MISSING}`")
         if request_headers:
             safe = {k: ("Bearer ****" if "authorization" in k.lower() else v) for k, v in request_headers.items()}
             st.caption("Request headers")

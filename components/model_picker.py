@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cfai.catalog import FALLBACK_MODELS, TEXT_GENERATION, Catalogue, ModelInfo, load_catalogue
-from cfai.chat import DEFAULT_MODEL
+from cfai.catalog import (
+    DEFAULT_TEXT_GENERATION_MODEL,
+    FALLBACK_MODELS,
+    TEXT_GENERATION,
+    Catalogue,
+    ModelInfo,
+    load_catalogue,
+)
 from cfai.config import ConfigError, check_model_id
 from components.connection import get_client, get_connection
 
@@ -29,7 +35,7 @@ def catalogue(task: str = TEXT_GENERATION, *, refresh: bool = False) -> Catalogu
     return cache[key]
 
 
-def model_picker(task: str = TEXT_GENERATION, key: str = "model", default: str = DEFAULT_MODEL,
+def model_picker(task: str = TEXT_GENERATION, key: str = "model", default: str = DEFAULT_TEXT_GENERATION_MODEL,
                  *, label: str = "Model") -> str:
     """Render the picker and return the chosen (or typed) model id, stripped. Shows the model's description
     and context window when the catalogue knows them, and a warning for an unusual id."""

@@ -13,8 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from cfai import chart_data as cd
-from cfai import stats
-from cfai.diagnose import gateway_never_hit, no_hit_causes, plan_value
+from cfai import report, stats
+from cfai.diagnose import PlanLike, gateway_never_hit, no_hit_causes, plan_value
+from cfai.format import MISSING, format_ms
 from components import compare_charts as charts
 
 METRIC_OPTIONS = {"total_ms": "Total (to last byte)", "ttfb_ms": "Time to first byte"}
@@ -22,7 +23,6 @@ DISTRIBUTION_KINDS = {"ecdf": "ECDF", "box": "Box plot"}
 STAT_COLUMNS = ["group", "count", "errors", "hit_rate", "min", "mean", "p50", "p90", "p95", "p99", "max"]
 RECORD_TABLE_COLUMNS = ["seq", "route", "warmup", "status", "ok", "cache_status", "ttfb_ms", "total_ms",
                         "tokens_in", "tokens_out", "bytes", "error_code", "error_message", "log_id"]
-MISSING = "–"  # how tables show a value that does not apply (hit rate of direct, no error code); README: blank
 LOG_HELP = ("Cache hits and misses differ by orders of magnitude; a log axis shows both. On by default when "
             "route medians differ more than 10×.")
 
@@ -54,7 +54,7 @@ def view_options(key: str, df: pd.DataFrame) -> tuple[str, bool, str, pd.DataFra
     return metric, log_scale, kind or "ecdf", summary
 
 
-def no_hit_notice(plan: Any, df: pd.DataFrame) -> None:
+def no_hit_notice(plan: PlanLike, df: pd.DataFrame) -> None:
     """When identical gateway requests never hit: the usual causes and how to fix each."""
     if not gateway_never_hit(df):
         return
@@ -112,27 +112,27 @@ def live_charts(df: pd.DataFrame, metric: str = "total_ms", stream: bool = False
         charts.show(charts.cache_chart(counts))
 
 
-def start_lag_notes(plan: Any, summary: dict[str, Any]) -> None:
+def start_lag_notes(plan: PlanLike, summary: dict[str, Any]) -> None:
     """Open loop only: warn when requests started late, and say how late per route (README: lag on our side)."""
     if plan_value(plan, "rate") is None:
         return
     warning = stats.start_lag_warning(summary, open_loop=True)
     if warning:
         st.warning(warning, icon=":material/schedule:")
-    lags = [f"{route} p50 {cd.format_ms(r['start_lag_p50_ms'])}, p99 {cd.format_ms(r['start_lag_p99_ms'])}"
+    lags = [f"{route} p50 {format_ms(r['start_lag_p50_ms'])}, p99 {format_ms(r['start_lag_p99_ms'])}"
             for route, r in summary["routes"].items() if r.get("start_lag_p99_ms") is not None]
     if lags:
         st.caption("Start lag (open loop: how long after its scheduled time each request was sent): "
                    + "; ".join(lags) + ".")
 
 
-def run_report(df: pd.DataFrame, plan: Any, key: str, summary_note: str = "") -> None:
+def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "") -> None:
     """Everything about one stored run, from its records frame and plan (a Plan or the stored dict)."""
     metric, log_scale, kind, summary = view_options(key, df)
     speed = stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric)
     json_summary = stats.route_summary(df, metric)
     stream = bool(plan_value(plan, "stream", False))
-    charts.metric_cards(cd.headline(summary, speed), metric)
+    charts.metric_cards(report.headline(summary, speed), metric)
     no_hit_notice(plan, df)
     start_lag_notes(plan, json_summary)
 
@@ -151,7 +151,7 @@ def run_report(df: pd.DataFrame, plan: Any, key: str, summary_note: str = "") ->
         charts.show(charts.percentile_chart(bars, metric, log_scale, stream))
 
     st.subheader("Statistics")
-    st.caption(f"{cd.measured_note(metric)}. Latency statistics use successful requests; `count` includes "
+    st.caption(f"{report.measured_note(metric)}. Latency statistics use successful requests; `count` includes "
                f"failures. {summary_note}".strip())
     stats_table(summary)
     with st.expander("Summary as JSON (the same numbers `cfai compare --json` prints)"):

@@ -3,10 +3,13 @@ with accuracy, a confusion matrix and the accuracy/coverage trade-off."""
 
 import streamlit as st
 
-from cfai.catalog import TEXT_CLASSIFICATION
-from cfai.classify import DEFAULT_MODEL, BatchJob
-from components import classify_widgets as cw
+from cfai.catalog import DEFAULT_CLASSIFICATION_MODEL, TEXT_CLASSIFICATION
+from cfai.classify import BatchJob
 from components.app_shell import require_app_shell
+from components.classify_batch import JOB_KEY, batch_progress, batch_settings, start_batch
+from components.classify_input import batch_input
+from components.classify_results import results_section
+from components.classify_single import single_text_panel
 from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.route_options import route_options
@@ -21,25 +24,25 @@ client = get_client()
 ready = connection_ready()
 left, right = st.columns([3, 2])
 with left:
-    model = model_picker(TEXT_CLASSIFICATION, key="classify_model", default=DEFAULT_MODEL)
+    model = model_picker(TEXT_CLASSIFICATION, key="classify_model", default=DEFAULT_CLASSIFICATION_MODEL)
 with right:
     route, gateway = route_options("classify")
 
 single_tab, batch_tab = st.tabs(["Single text", "Batch"])
 with single_tab:
-    cw.single_text_panel(client, model, route, gateway, disabled=not ready)
+    single_text_panel(client, model, route, gateway, disabled=not ready)
 
 with batch_tab:
-    batch = cw.batch_input()
-    settings, headers_for = cw.batch_settings(model, route, gateway, get_connection().is_local)
-    job: BatchJob | None = st.session_state.get(cw.JOB_KEY)
+    batch = batch_input()
+    settings, headers_for = batch_settings(model, route, gateway, get_connection().is_local)
+    job: BatchJob | None = st.session_state.get(JOB_KEY)
     running = job is not None and job.running
     label = f"Classify {len(batch):,} rows" if batch is not None and len(batch) else "Classify"
     if st.button(label, key="classify_run", type="primary", icon=":material/play_arrow:",
-                 disabled=batch is None or len(batch) == 0 or running or not model or not ready):
-        cw.start_batch(client, batch, settings, headers_for)
-        job = st.session_state.get(cw.JOB_KEY)
+                 disabled=batch is None or len(batch) == 0 or running or not model or not ready) and batch:
+        start_batch(client, batch, settings, headers_for)
+        job = st.session_state.get(JOB_KEY)
     if job is not None:
-        cw.batch_progress(job)
+        batch_progress(job)
         if not job.running:
-            cw.results_section(client, job)
+            results_section(client, job)

@@ -6,27 +6,30 @@ import json
 
 import streamlit as st
 
-from cfai import chart_data as cd
-from cfai.catalog import TEXT_CLASSIFICATION, TEXT_GENERATION
+from cfai.catalog import (
+    DEFAULT_CLASSIFICATION_MODEL,
+    DEFAULT_TEXT_GENERATION_MODEL,
+    TEXT_CLASSIFICATION,
+    TEXT_GENERATION,
+)
 from cfai.chat import validate_params
-from cfai.compare import CACHE_MODES, MAX_CONCURRENCY, ROUTES, Plan
 from cfai.config import ConfigError
 from cfai.errors import hint_for_kind
 from cfai.live_run import LiveRun
+from cfai.plan import CACHE_MODES, MAX_CONCURRENCY, Plan
+from cfai.routes import ROUTES
 from components.app_shell import require_app_shell
 from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
 from components.params import text_generation_params
+from components.polling import poll_while_running
 from components.run_report import live_charts, run_report
 from components.run_store import get_store
 
 require_app_shell()
 
 BODY_KINDS = ("Text generation", "Text classification", "Raw JSON")
-DEFAULT_TEXTGEN_MODEL = "@cf/meta/llama-3.1-8b-instruct"
-DEFAULT_CLASSIFY_MODEL = "@cf/huggingface/distilbert-sst-2-int8"
 DEFAULT_PROMPT = "In one sentence, what does a cache in front of an AI model save?"
-LIVE_REFRESH_S = 0.5
 ACTIVE_KEY = "compare_active"  # the LiveRun being sent (or last sent) in this session
 RUNS_KEY = "compare_runs"  # run ids started in this session, newest last
 
@@ -46,17 +49,17 @@ def request_editor() -> tuple[str, dict | None, str, str | None]:
     kind = st.segmented_control("Request", BODY_KINDS, default=BODY_KINDS[0], required=True,
                                 key="cmp_body_kind") or BODY_KINDS[0]
     if kind == "Text generation":
-        model = model_picker(TEXT_GENERATION, key="cmp_tg_model", default=DEFAULT_TEXTGEN_MODEL)
+        model = model_picker(TEXT_GENERATION, key="cmp_tg_model", default=DEFAULT_TEXT_GENERATION_MODEL)
         prompt = st.text_area("Prompt", value=DEFAULT_PROMPT, key="cmp_prompt", height=90)
         with st.expander("Parameters"):
             params = text_generation_params("cmp_tg")
         problems = validate_params(params) + ([] if prompt.strip() else ["Write a prompt."])
         return model, {"prompt": prompt, **params}, kind, " ".join(problems) or None
     if kind == "Text classification":
-        model = model_picker(TEXT_CLASSIFICATION, key="cmp_cls_model", default=DEFAULT_CLASSIFY_MODEL)
+        model = model_picker(TEXT_CLASSIFICATION, key="cmp_cls_model", default=DEFAULT_CLASSIFICATION_MODEL)
         text = st.text_area("Text", value="The gateway made this demo fast.", key="cmp_text", height=90)
         return model, {"text": text}, kind, None if text.strip() else "Write a text to classify."
-    model = st.text_input("Model", value=DEFAULT_TEXTGEN_MODEL, key="cmp_raw_model")
+    model = st.text_input("Model", value=DEFAULT_TEXT_GENERATION_MODEL, key="cmp_raw_model")
     raw = st.text_area("JSON body", value=json.dumps({"prompt": DEFAULT_PROMPT}, indent=2), key="cmp_raw_body",
                        height=140)
     try:
@@ -111,11 +114,7 @@ with st.container(border=True):
 with st.container(border=True):
     st.subheader("Plan")
     plan = plan_editor(model, body or {}, kind)
-problems = ([body_problem] if body_problem else []) + plan.problems()
-if plan.stream and "response_format" in plan.body:
-    problems.append("JSON mode cannot stream: turn Stream off or set the response format to Text.")
-if any(r.startswith("gateway") for r in plan.routes) and not connection.has_gateway:
-    problems.append("The gateway routes need a Gateway ID (sidebar).")
+problems = ([body_problem] if body_problem else []) + plan.problems(connection)
 for problem in problems:
     st.warning(problem, icon=":material/rule:")
 
@@ -139,22 +138,20 @@ if start:
         st.session_state["cmp_show_run"] = live.run_id
         st.rerun()  # draw the page again with Run disabled and Cancel enabled
 
-# Live progress: poll the background run in this script run, so it also completes under AppTest. A click
-# anywhere reruns the script, which lands here again while the run goes on.
+
+
+def live_progress(run: LiveRun) -> None:
+    """Progress bar and the light live charts of the run being sent."""
+    progress = run.progress()
+    state = "Cancelling..." if run.cancelled and progress.running else "Running"
+    st.progress(progress.fraction, text=f"{state}: {progress.done:,} of {run.total:,} requests")
+    live_charts(run.frame(), stream=run.plan.stream)
+
+
+# Live progress: a fragment polls the background run; the page reruns once when it ends (then the report).
 if live is not None and live.running:
-    progress = st.progress(0.0, text="Starting...")
-    live_area = st.empty()
-    while True:
-        finished = live.wait(LIVE_REFRESH_S)
-        done = live.done_count()
-        fraction = cd.progress_fraction(done, live.plan.n, live.plan.warmup, len(live.plan.routes))
-        state = "Cancelling..." if live.cancelled and not finished else "Running"
-        progress.progress(fraction, text=f"{state}: {done:,} of {live.total:,} requests")
-        with live_area.container():
-            live_charts(live.frame(), stream=live.plan.stream)
-        if finished:
-            break
-    st.rerun()  # draw the page again: Run enabled, Cancel disabled, the stored run's report
+    poll_while_running(lambda: live.running, lambda: live_progress(live), key="compare")
+    st.stop()  # the report below is drawn once the run has ended
 
 session_runs: list[str] = st.session_state.get(RUNS_KEY, [])
 if not session_runs:

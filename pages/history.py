@@ -10,15 +10,16 @@ import pandas as pd
 import streamlit as st
 
 from cfai import chart_data as cd
-from cfai import stats
+from cfai import report, stats
 from cfai.compare import connection_label
 from cfai.diagnose import overlay_mismatch
+from cfai.format import MISSING
 from cfai.run_logs import fetch_run_logs
 from cfai.store import StoreError
 from components import compare_charts as charts
 from components.app_shell import require_app_shell
 from components.connection import get_client, get_connection
-from components.run_report import METRIC_OPTIONS, MISSING, log_scale_toggle, run_report, stats_table
+from components.run_report import METRIC_OPTIONS, log_scale_toggle, run_report, stats_table
 from components.run_store import get_store
 
 require_app_shell()
@@ -105,7 +106,7 @@ if selected:
         charts.show(charts.overlay_ecdf_chart(curve, metric, log_scale, stream))
         bars = cd.percentile_bars(frames, summary, metric, by=("run", "route"))
         charts.show(charts.overlay_percentile_chart(bars, metric, log_scale, stream))
-    st.caption(f"Statistics per run. {cd.measured_note(metric)}.")
+    st.caption(f"Statistics per run. {report.measured_note(metric)}.")
     stats_table(summary.assign(group=summary["run"] + " — " + summary["group"]))
 
 # --- one run ---------------------------------------------------------------------------------------------

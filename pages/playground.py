@@ -3,27 +3,25 @@ and the timings. Thin: widgets from components/, conversation and requests from 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import streamlit as st
 
-from cfai.catalog import TEXT_GENERATION
+from cfai import jobs
+from cfai.catalog import DEFAULT_TEXT_GENERATION_MODEL, TEXT_GENERATION
 from cfai.chat import (
-    DEFAULT_MODEL,
+    ChatRequest,
     Conversation,
     Turn,
-    build_request_body,
     is_json_mode,
     pair_to_json,
     pair_to_markdown,
     record_result,
     resend_conversation,
-    validate_params,
 )
-from cfai.client import GatewayOptions
-from cfai.config import ConfigError, check_model_id
+from cfai.client import GatewayOptions, Result, Route
 from components.app_shell import require_app_shell
 from components.chat_view import PENDING_KEY, queue_resend, render_history, render_turn
 from components.code_panel import code_panel
@@ -55,7 +53,7 @@ if state.pop("pg_fault_used", False):
 with st.sidebar:
     st.divider()
     st.subheader("Playground")
-    model = model_picker(TEXT_GENERATION, key="pg_model", default=DEFAULT_MODEL)
+    model = model_picker(TEXT_GENERATION, key="pg_model", default=DEFAULT_TEXT_GENERATION_MODEL)
     route, gateway = route_options("pg")
     with st.expander("Parameters", icon=":material/tune:"):
         params = text_generation_params("pg")
@@ -85,11 +83,9 @@ pair: tuple[Conversation, Conversation] = state["pg_pair"]
 for conv in (conversation, *pair):
     conv.system_prompt = system_prompt
 
-problems = validate_params(params) + (gateway.validate() if route == "gateway" else [])
-try:
-    check_model_id(model)
-except ConfigError as e:
-    problems.append(str(e))
+request = ChatRequest(model, params, route=route, gateway=gateway, input_mode=input_mode, raw=raw,
+                      stream=stream)
+problems = request.problems(conn)
 request_headers = {"x-emulator-fault": fault} if fault != "none" else None
 timeout = (conn.connect_timeout, float(read_timeout))
 
@@ -108,7 +104,7 @@ def clear(conversations: list[Conversation]) -> None:
 
 def send(conv: Conversation, user_turn: Turn) -> None:
     """One answer into the page: streamed with st.write_stream, or whole; then recorded in `conv`."""
-    body = build_request_body(conv, params, input_mode=input_mode, raw=raw, stream=stream)
+    body = request.body(conv)
     with st.chat_message("assistant"):
         if body.get("stream"):
             answer = client.stream(model, body, route=route, gateway=gateway, extra_headers=request_headers,
@@ -123,15 +119,18 @@ def send(conv: Conversation, user_turn: Turn) -> None:
                   streamed=bool(body.get("stream")))
 
 
-def send_concurrently(jobs: list[tuple[Conversation, Turn, str, str, GatewayOptions]]) -> None:
+def send_concurrently(turns: list[tuple[Conversation, Turn, str, Route, GatewayOptions]]) -> None:
     """Side by side: the same turn to each column at once, whole answers (no streaming), so both are timed
     under the same conditions."""
-    bodies = [build_request_body(conv, params, input_mode=input_mode, raw=raw) for conv, *_ in jobs]
-    with st.spinner("Waiting for both answers..."), ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = [pool.submit(client.run, m, body, route=r, gateway=g, extra_headers=request_headers,
-                               timeout=timeout) for (_, _, m, r, g), body in zip(jobs, bodies, strict=True)]
-        results = [f.result() for f in futures]
-    for (conv, user_turn, _, r, g), body, result in zip(jobs, bodies, results, strict=True):
+    bodies = [request.body(conv, stream=False) for conv, *_ in turns]
+
+    def call(m: str, body: dict[str, Any], r: Route, g: GatewayOptions) -> Callable[[], Result]:
+        return lambda: client.run(m, body, route=r, gateway=g, extra_headers=request_headers, timeout=timeout)
+
+    with st.spinner("Waiting for both answers..."):
+        results = jobs.gather([call(m, body, r, g) for (_, _, m, r, g), body in zip(turns, bodies, strict=True)],
+                              name="cfai-side-by-side")
+    for (conv, user_turn, _, r, g), body, result in zip(turns, bodies, results, strict=True):
         record_result(conv, user_turn, result, body=body, gateway=gateway_dict(r, g))
 
 
@@ -171,7 +170,7 @@ with tools[2].popover("Export", icon=":material/download:", disabled=not any(c.t
 
 with st.expander("View as code", icon=":material/code:"):
     preview, is_example = resend_conversation(conversation if not side_by_side else pair[0])
-    preview_body = build_request_body(preview, params, input_mode=input_mode, raw=raw, stream=stream)
+    preview_body = request.body(preview)
     st.caption("The example prompt stands in for your first message." if is_example
                else "The request that regenerating the last answer would send, with the current settings.")
     code_panel(conn, route, model, preview_body, gateway if route == "gateway" else None)
@@ -216,15 +215,15 @@ else:
     with history_b:
         render_history(pair[1], "b")
     st.caption("Side by side sends both requests at the same time and waits for whole answers (no streaming).")
-    jobs: list[tuple[Conversation, Turn, str, str, GatewayOptions]] = []
+    pending_turns: list[tuple[Conversation, Turn, str, Route, GatewayOptions]] = []
     if prompt and not problems and not problems_b:
         for target, conv in zip(targets, pair, strict=True):
-            jobs.append((conv, conv.add_user(prompt), *specs[target]))
+            pending_turns.append((conv, conv.add_user(prompt), *specs[target]))
     elif pending and not problems and not problems_b:
         for target in pending:
             conv = by_target[target]
             if (user_turn := conv.prepare_resend()) is not None:
-                jobs.append((conv, user_turn, *specs[target]))
-    if jobs:
-        send_concurrently(jobs)
+                pending_turns.append((conv, user_turn, *specs[target]))
+    if pending_turns:
+        send_concurrently(pending_turns)
         finish_turn()

@@ -10,8 +10,6 @@ from cfai.catalog import (
     TEXT_GENERATION,
     ModelInfo,
     context_window,
-    filter_models,
-    format_context_window,
     load_catalogue,
     model_from_entry,
     models_from_entries,
@@ -34,14 +32,12 @@ def test_entry_parsing_takes_the_id_from_name_and_the_context_window():
     info = model_from_entry(CLOUDFLARE_ENTRY)
     assert info == ModelInfo("@cf/meta/llama-3.1-8b-instruct", TEXT_GENERATION,
                              "The Meta Llama 3.1 collection ...", 7968)
-    assert info.label == "@cf/meta/llama-3.1-8b-instruct (7,968 token context)"
 
 
 def test_context_window_is_optional_and_tolerant():
     assert context_window({}) is None
     assert context_window({"properties": [{"property_id": "context_window", "value": "128,000"}]}) == 128000
     assert context_window({"properties": [{"property_id": "context_window", "value": "lots"}]}) is None
-    assert format_context_window(128000) == "128k context"
 
 
 def test_entries_are_deduplicated_sorted_and_filtered_by_task():
@@ -71,8 +67,3 @@ def test_fallback_when_the_catalogue_cannot_be_reached():
     assert catalogue.models == FALLBACK_MODELS[TEXT_GENERATION]
     assert "@cf/meta/llama-3.1-8b-instruct" in catalogue.ids
 
-
-def test_search_filter_matches_every_word():
-    models = FALLBACK_MODELS[TEXT_GENERATION]
-    assert [m.id for m in filter_models(models, "llama fast 70b")] == ["@cf/meta/llama-3.3-70b-instruct-fp8-fast"]
-    assert filter_models(models, "") == list(models)

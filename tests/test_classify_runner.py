@@ -9,8 +9,8 @@ import time
 import pandas as pd
 import pytest
 
+from cfai.catalog import DEFAULT_CLASSIFICATION_MODEL as DEFAULT_MODEL
 from cfai.classify import (
-    DEFAULT_MODEL,
     BatchJob,
     BatchSettings,
     LabelScore,

@@ -25,6 +25,7 @@ import pytest
 import requests
 
 import cfai.errors as errors_module
+from cfai.chat import error_summary
 from cfai.client import Client, Result, Route
 from cfai.config import Connection
 from cfai.errors import (
@@ -207,8 +208,9 @@ def playground(at, route: Route, fault: str | None = None, stream: bool = True) 
     at.chat_input(key="pg_input").set_value(PROMPT).run()
     turns = at.session_state["pg_conv"].turns
     assert at.chat_message[0].markdown[0].value == PROMPT and turns[0].content == PROMPT, "the prompt is kept"
-    assert turns[-1].failed or turns[-1].error, "the failure is recorded with the turn"
-    return ""
+    failed = turns[-1]
+    assert failed.role == "user" and failed.failed and failed.error, "the failure is recorded with the turn"
+    return error_summary(failed.error)  # the chat shows this turn's own error in bold, then the hint
 
 
 def classify_single(at, route: Route, text: str = TEXT) -> str:
@@ -217,8 +219,9 @@ def classify_single(at, route: Route, text: str = TEXT) -> str:
     at.text_area(key="classify_text").set_value(text).run()
     at.button(key="classify_one").click().run()
     assert at.text_area(key="classify_text").value == text, "the text is kept"
-    assert at.session_state["classify_single"].error
-    return ""
+    answer = at.session_state["classify_single"]
+    assert answer.error and not answer.scores
+    return answer.error  # the panel shows this answer's own error above the hint
 
 
 def classify_batch(at, route: Route, fault: str | None = None) -> str:
@@ -253,6 +256,9 @@ def compare(at, route: Route, model: str | None = None, body: dict | None = None
     at.number_input(key="cmp_warmup").set_value(0)
     at.multiselect(key="cmp_routes").set_value([route]).run()
     at.button(key="cmp_run").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["compare_active"].wait(60), "the comparison did not finish"
+    at.run()  # as the polling fragment does when the run ends: the page shows the stored run
     assert at.number_input(key="cmp_n").value == 2 and at.multiselect(key="cmp_routes").value == [route], \
         "the plan is kept"
     if model or body:

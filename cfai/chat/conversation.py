@@ -1,0 +1,261 @@
+"""The playground's conversation: turns, the metrics under each answer, and recording a client result.
+
+UI-free. A `Conversation` lives in the Streamlit session; the page builds a body with
+`cfai.chat.request.build_request_body`, sends it with `cfai.client`, and records the outcome with
+`record_result`. Nothing here ever sees the API token, so exports cannot contain it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from cfai.chat.params import body_params, is_json_mode
+from cfai.client import Result
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass
+class TurnMetrics:
+    """What the page shows under an answer; built from a client Result, kept in the session and exports."""
+
+    status: int
+    route: str
+    model: str
+    streamed: bool = False
+    cache_status: str | None = None
+    ttfb_ms: float | None = None
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_per_second: float | None = None
+    backend: str | None = None
+    log_id: str | None = None
+    started_at: float | None = None
+
+    @property
+    def time_to_first_token_ms(self) -> float | None:
+        """First streamed token, or the response headers when the answer came in one piece."""
+        return self.first_token_ms if self.first_token_ms is not None else self.ttfb_ms
+
+    @classmethod
+    def from_result(cls, result: Result, streamed: bool = False) -> TurnMetrics:
+        usage = result.usage or {}
+        timings = result.timings
+        try:
+            tps = result.tokens_per_second
+        except Exception:  # noqa: BLE001 - a metric must never break rendering the answer
+            tps = None
+        return cls(
+            status=result.status,
+            route=result.route,
+            model=result.model,
+            streamed=streamed,
+            cache_status=result.cache_status,
+            ttfb_ms=timings.ttfb_ms,
+            first_token_ms=timings.first_token_ms,
+            total_ms=timings.total_ms,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            tokens_per_second=tps,
+            backend=result.backend,
+            log_id=result.log_id,
+            started_at=timings.started_at or None,
+        )
+
+
+@dataclass
+class Turn:
+    """One message. A user turn whose answer failed is `failed` and carries the error; an assistant turn cut
+    mid-stream keeps its partial text, is `interrupted` and carries the error too."""
+
+    role: Role
+    content: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created_at: float = field(default_factory=time.time)
+    failed: bool = False
+    interrupted: bool = False
+    error: dict[str, Any] | None = None  # CloudflareError.to_dict()
+    model: str | None = None
+    route: str | None = None
+    params: dict[str, Any] | None = None  # body fields other than messages/prompt
+    gateway: dict[str, Any] | None = None  # gateway options used, as a dict
+    metrics: TurnMetrics | None = None
+    parsed: Any = None  # JSON mode: the parsed object
+    request_body: dict[str, Any] | None = None
+    request_headers: dict[str, str] | None = None  # as sent, authorization masked by the client
+    response_headers: dict[str, str] | None = None
+    response_body: str | None = None
+    url: str | None = None
+
+    # Too bulky for an export (the answer is already in `content`), or headers nobody needs there.
+    _NOT_EXPORTED = ("request_headers", "response_headers", "response_body")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k not in self._NOT_EXPORTED}
+        # Leave out unset fields so exports stay readable (identity checks: 0 is a real value).
+        return {k: v for k, v in data.items() if (v is not None and v is not False) or k in ("role", "content")}
+
+
+@dataclass
+class Conversation:
+    system_prompt: str = ""
+    turns: list[Turn] = field(default_factory=list)
+
+    # --- editing --------------------------------------------------------------------------------------
+    def add_user(self, content: str) -> Turn:
+        turn = Turn("user", content)
+        self.turns.append(turn)
+        return turn
+
+    def clear(self) -> None:
+        self.turns.clear()
+
+    def last_user(self) -> Turn | None:
+        return next((t for t in reversed(self.turns) if t.role == "user"), None)
+
+    def can_regenerate(self) -> bool:
+        return bool(self.turns) and self.turns[-1].role == "assistant"
+
+    def can_retry(self) -> bool:
+        return bool(self.turns) and self.turns[-1].role == "user" and self.turns[-1].failed
+
+    def prepare_resend(self) -> Turn | None:
+        """Drop the last answer (regenerate) or the failure mark (retry); return the user turn to send again."""
+        if self.turns and self.turns[-1].role == "assistant":
+            self.turns.pop()
+        last = self.turns[-1] if self.turns else None
+        if last is None or last.role != "user":
+            return None
+        last.failed, last.error = False, None
+        return last
+
+    # --- requests -------------------------------------------------------------------------------------
+    def messages(self) -> list[dict[str, str]]:
+        """The history to send: system prompt, then every turn except failed prompts (never answered).
+        An interrupted answer is kept: it is what the user saw and may refer to."""
+        out: list[dict[str, str]] = []
+        if self.system_prompt.strip():
+            out.append({"role": "system", "content": self.system_prompt.strip()})
+        out.extend({"role": t.role, "content": t.content} for t in self.turns if not t.failed)
+        return out
+
+    # --- export ---------------------------------------------------------------------------------------
+    def to_dict(self, *, mode: str | None = None) -> dict[str, Any]:
+        return {
+            "app": "Workers AI Lab",
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "connection_mode": mode,
+            "system_prompt": self.system_prompt,
+            "turns": [t.to_dict() for t in self.turns],
+        }
+
+    def to_json(self, *, mode: str | None = None) -> str:
+        from cfai.chat.export import conversation_json  # the export module builds on this one
+
+        return conversation_json(self, mode=mode)
+
+    def to_markdown(self, *, mode: str | None = None) -> str:
+        from cfai.chat.export import conversation_markdown
+
+        return conversation_markdown(self, mode=mode)
+
+
+EXAMPLE_PROMPT = "Hello! In two sentences, what can you do?"
+
+
+def resend_conversation(conversation: Conversation) -> tuple[Conversation, bool]:
+    """The history the next regenerate/retry would send: up to the last prompt, failure marks ignored.
+    When there is no prompt yet, an example one (the bool says so). For "view as code"."""
+    turns = list(conversation.turns)
+    if turns and turns[-1].role == "assistant":
+        turns.pop()
+    turns = [replace(t, failed=False, error=None) if t is turns[-1] else t for t in turns] if turns else []
+    preview = Conversation(conversation.system_prompt, turns)
+    if preview.last_user() is None:
+        preview.add_user(EXAMPLE_PROMPT)
+        return preview, True
+    return preview, False
+
+
+def parse_json_answer(output: Any, text: str) -> tuple[Any, str | None]:
+    """JSON mode: `result.response` is already an object; older models send it as a string. Returns the
+    object and None, or (None, why it is not JSON)."""
+    response = output.get("response") if isinstance(output, dict) else None
+    if isinstance(response, dict | list):
+        return response, None
+    candidate = response if isinstance(response, str) else text
+    try:
+        return json.loads(candidate), None
+    except (TypeError, ValueError) as e:
+        return None, f"The answer is not valid JSON ({e})."
+
+
+def record_result(
+    conversation: Conversation,
+    user_turn: Turn,
+    result: Result,
+    *,
+    body: Mapping[str, Any],
+    gateway: Mapping[str, Any] | None = None,
+    streamed: bool = False,
+) -> Turn | None:
+    """Add the answer (or the failure) for `user_turn` to the conversation. Returns the assistant turn, or
+    None when nothing was answered (then `user_turn` is marked failed, keeping the prompt for a retry)."""
+    metrics = TurnMetrics.from_result(result, streamed=streamed)
+    error = result.error.to_dict() if result.error is not None else None
+    text = _answer_text(result)
+    if error is not None and not text:
+        user_turn.failed, user_turn.error = True, error
+        user_turn.model, user_turn.route = result.model, result.route
+        user_turn.metrics = metrics
+        _attach_exchange(user_turn, result, body)
+        return None
+    parsed = None
+    if is_json_mode(body):
+        parsed, problem = parse_json_answer(result.output, text)
+        if parsed is not None:
+            text = json.dumps(parsed, indent=2, ensure_ascii=False)
+        elif problem and error is None:
+            error = {"kind": "not_json", "status": result.status, "code": None, "message": problem,
+                     "hint": "Try json_schema with a schema, or a lower temperature.", "retry_after": None}
+    turn = Turn(
+        "assistant",
+        text,
+        interrupted=bool(result.interrupted),
+        error=error,
+        model=result.model,
+        route=result.route,
+        params=body_params(body),
+        gateway=dict(gateway) if gateway else None,
+        metrics=metrics,
+        parsed=parsed,
+    )
+    _attach_exchange(turn, result, body)
+    conversation.turns.append(turn)
+    return turn
+
+
+def _attach_exchange(turn: Turn, result: Result, body: Mapping[str, Any]) -> None:
+    """The raw request and response, for the details expander (the client masks authorization)."""
+    turn.request_body = dict(body)
+    turn.request_headers = dict(getattr(result, "request_headers", {}) or {})
+    turn.response_headers = dict(result.headers or {})
+    turn.response_body = result.raw_body
+    turn.url = result.url
+
+
+def _answer_text(result: Result) -> str:
+    try:
+        text = result.text
+    except Exception:  # noqa: BLE001 - an odd body must not lose the raw text we already have
+        text = ""
+    if not text and result.interrupted:
+        text = result.raw_body or ""  # a cut stream: raw_body holds the text received so far
+    return text or ""

@@ -1,0 +1,42 @@
+"""Classify one text: the text box, the answer's label, confidence, latency and cache status, and the scores."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cfai.classify import Classification, classify_text
+from cfai.client import Client, GatewayOptions, Route
+from cfai.format import MISSING, format_ms, format_percent
+from cfai.ingest import LONG_TEXT_CHARS
+from components.classify_charts import scores_chart
+
+DEFAULT_TEXT = "The staff were friendly, but the room was noisy and the breakfast was cold."
+
+
+def single_text_panel(client: Client, model: str, route: Route, gateway: GatewayOptions, *,
+                      disabled: bool = False) -> None:
+    text = st.text_area("Text to classify", value=DEFAULT_TEXT, key="classify_text", height=100)
+    if len(text) > LONG_TEXT_CHARS:
+        st.warning(f"This text is {len(text):,} characters long (over {LONG_TEXT_CHARS:,}): the model may "
+                   "truncate or refuse it.", icon=":material/warning:")
+    if st.button("Classify", key="classify_one", type="primary", disabled=disabled or not text.strip() or not model):
+        with st.spinner("Classifying..."):
+            st.session_state["classify_single"] = classify_text(client, model, text.strip(), route=route,
+                                                                gateway=gateway)
+    answer: Classification | None = st.session_state.get("classify_single")
+    if answer is not None:
+        show_classification(answer)
+
+
+def show_classification(answer: Classification) -> None:
+    if answer.error:
+        st.error(f"{answer.error}\n\n{answer.error_hint or ''}", icon=":material/error:")
+        return
+    top = answer.top
+    cols = st.columns(4)
+    cols[0].metric("Label", top.label)
+    cols[1].metric("Confidence", format_percent(top.score, 1))
+    cols[2].metric("Latency", format_ms(answer.latency_ms), help="Until the last byte of the response.")
+    cols[3].metric("Cache", answer.cache_status or MISSING,
+                   help="cf-aig-cache-status from AI Gateway; '–' on the direct route.")
+    st.altair_chart(scores_chart(answer.scores), width="stretch")
