@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cfai.format import NO_PRICE, format_usd
 from cfai.pricing import (
     BILLING_NOTE,
     FREE_USD_PER_DAY,
     GATEWAY_NOTE,
-    NO_PRICE,
     ModelPrice,
     TokenKind,
-    format_usd,
 )
 from cfai.stats import measured, route_sort_key
 

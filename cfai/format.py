@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 MISSING = "–"
+NO_PRICE = "no price listed"  # a model without a list price: never shown as $0
 SECONDS_FROM_MS = 10_000.0  # at and above 10 s, latencies read better in seconds
 
 
@@ -88,3 +89,45 @@ def format_score(value: Any) -> str:
     """A model score or an F1 in 0..1: three decimals."""
     number = _number(value)
     return MISSING if number is None else f"{number:.3f}"
+
+
+# --- money ---------------------------------------------------------------------------------------
+def _significant(value: float, digits: int = 3) -> str:
+    """`value` (> 0) to `digits` significant figures, fixed-point, trailing zeros dropped down to 2 decimals."""
+    decimals = max(2, digits - 1 - math.floor(math.log10(value)))
+    text = f"{value:,.{decimals}f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def format_usd(value: float | None, digits: int = 3) -> str:
+    """Dollars for people: "no price listed" for None (never "$0"); $1 and above with cents
+    ("$1,234.57"); below $1 to `digits` significant figures ("$0.50", "$0.0123", "$0.00000118")."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NO_PRICE
+    if value == 0:
+        return "$0"
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    if magnitude >= 1:
+        return f"{sign}${magnitude:,.2f}"
+    if magnitude < 1e-9:
+        return f"{sign}<$0.000000001"
+    return f"{sign}${_significant(magnitude, digits)}"
+
+
+def format_neurons(value: float | None) -> str:
+    """"1,234 neurons", "0.523 neurons"; "" when the mapping is not known (show nothing rather than 0)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if value == 0:
+        return "0 neurons"
+    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return f"{text} neurons"
+
+
+def format_unit_price(value: float) -> str:
+    """A list price as the pricing page writes it: "$0.027", "$2.253", "$4", "$0.00045"."""
+    if value == int(value):
+        return f"${int(value):,}"
+    return "$" + _significant(value, 4 if value < 1 else 6)

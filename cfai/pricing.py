@@ -18,12 +18,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from cfai.format import NO_PRICE, format_unit_price
+
 USD_PER_NEURON = 0.011 / 1000
 FREE_NEURONS_PER_DAY = 10_000  # per account, reset daily at 00:00 UTC, on Workers Free and Paid alike
 FREE_USD_PER_DAY = FREE_NEURONS_PER_DAY * USD_PER_NEURON  # $0.11
 PRICING_URL = "https://developers.cloudflare.com/workers-ai/platform/pricing/"
 PRICING_DATE = "2026-08-28"  # "Last updated" of the pricing page the built-in figures come from
-NO_PRICE = "no price listed"
 BILLING_NOTE = (
     "Estimated from list prices (Cloudflare's model catalogue, or your custom price), not an invoice. Workers AI "
     "bills in neurons: $0.011 per 1,000, with 10,000 free per account per day."
@@ -214,56 +215,14 @@ def price_from_entry(entry: Mapping[str, Any], model: str) -> ModelPrice | None:
     return price_from_items(model, price_items(entry))
 
 
-# --- formatting ---------------------------------------------------------------------------------------
-def _significant(value: float, digits: int = 3) -> str:
-    """`value` (> 0) to `digits` significant figures, fixed-point, trailing zeros dropped down to 2 decimals."""
-    decimals = max(2, digits - 1 - math.floor(math.log10(value)))
-    text = f"{value:,.{decimals}f}".rstrip("0")
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
-
-
-def format_usd(value: float | None, digits: int = 3) -> str:
-    """Dollars for people: "no price listed" for None (never "$0"); $1 and above with cents
-    ("$1,234.57"); below $1 to `digits` significant figures ("$0.50", "$0.0123", "$0.00000118")."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return NO_PRICE
-    if value == 0:
-        return "$0"
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    if magnitude >= 1:
-        return f"{sign}${magnitude:,.2f}"
-    if magnitude < 1e-9:
-        return f"{sign}<$0.000000001"
-    return f"{sign}${_significant(magnitude, digits)}"
-
-
-def format_neurons(value: float | None) -> str:
-    """"1,234 neurons", "0.523 neurons"; "" when the mapping is not known (show nothing rather than 0)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if value == 0:
-        return "0 neurons"
-    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
-    return f"{text} neurons"
-
-
-def format_rate(value: float) -> str:
-    """A list price as the pricing page writes it: "$0.027", "$2.253", "$4", "$0.00045"."""
-    if value == int(value):
-        return f"${int(value):,}"
-    return "$" + _significant(value, 4 if value < 1 else 6)
-
-
 def format_price(price: ModelPrice | None) -> str:
     """One line for a model picker or a report: "$0.35 / M input · $0.75 / M output" or "no price listed"."""
     if price is None:
         return NO_PRICE
-    parts = [f"{format_rate(rate)} / M {label}" for rate, label in (
+    parts = [f"{format_unit_price(rate)} / M {label}" for rate, label in (
         (price.input_per_m, "input"), (price.cached_input_per_m, "cached input"), (price.output_per_m, "output"),
     ) if rate is not None]
-    parts += [f"{format_rate(item.price)} {item.unit}" + ("" if item.currency == "USD" else f" ({item.currency})")
+    parts += [f"{format_unit_price(item.price)} {item.unit}" + ("" if item.currency == "USD" else f" ({item.currency})")
               for item in price.other]
     text = " · ".join(parts) if parts else NO_PRICE
     return f"{text} (custom)" if price.source == "custom" else text

@@ -112,8 +112,10 @@ def test_route_names_and_default_model_ids_are_not_restated():
         "gateway-skip": "cfai/routes.py",  # the one route name only the comparison knows
         "@cf/huggingface/distilbert-sst-2-int8": "cfai/catalog.py",
     }
+    # Per-model data tables name every model, the default among them: that is data, not a restated default.
+    model_tables = {"cfai/pricing.py"}
     restated = [f"{_where(p)}: {text!r}" for p in APP_SOURCES for text, owner in literals.items()
-                if _where(p) != owner and text in _string_constants(_tree(p))]
+                if _where(p) not in {owner, *model_tables} and text in _string_constants(_tree(p))]
     assert not restated, restated
 
 

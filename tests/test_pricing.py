@@ -23,9 +23,9 @@ from cfai.catalog import (
 from cfai.client import Client
 from cfai.config import Connection
 from cfai.emulator.models_catalog import LIST_PRICES, MODELS
+from cfai.format import NO_PRICE, format_neurons, format_unit_price, format_usd
 from cfai.pricing import (
     FREE_USD_PER_DAY,
-    NO_PRICE,
     PUBLISHED_NEURONS,
     USD_PER_NEURON,
     ModelPrice,
@@ -34,10 +34,7 @@ from cfai.pricing import (
     PriceItem,
     custom_price,
     effective_price,
-    format_neurons,
     format_price,
-    format_rate,
-    format_usd,
     price_from_entry,
     price_items,
 )
@@ -266,7 +263,7 @@ def test_dollars_have_sensible_significant_figures(value, text):
 
 
 def test_rates_neurons_and_prices_read_like_the_pricing_page():
-    assert [format_rate(v) for v in (0.027, 2.253, 4, 0.35, 0.2, 0.0000528, 1234.5)] == [
+    assert [format_unit_price(v) for v in (0.027, 2.253, 4, 0.35, 0.2, 0.0000528, 1234.5)] == [
         "$0.027", "$2.253", "$4", "$0.35", "$0.20", "$0.0000528", "$1,234.50"]
     assert [format_neurons(v) for v in (None, 0, 0.5234, 25.6, 1234.4)] == [
         "", "0 neurons", "0.523 neurons", "25.6 neurons", "1,234 neurons"]
