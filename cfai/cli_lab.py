@@ -18,11 +18,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from cfai import cli
+from cfai import cli, jobs
 from cfai.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from cfai.format import MISSING, format_ms, format_rate
 
 ENGINES = ("builtin", "locust")
 
+
+
+def format_load(value: Any) -> str:
+    """A sweep step's offered load: a concurrency or a rate, as the user typed it ("4", "2.5")."""
+    return MISSING if value is None else f"{float(value):g}"
 
 def _store(args: argparse.Namespace) -> Any:
     from cfai.store import Store
@@ -289,18 +295,18 @@ def format_sweep(analysis: dict[str, Any]) -> str:
     head = ("step", "load", "route", "n", "errors", "429", "p50 ms", "p95 ms", "ttft p50", "achieved/s", "note")
     rows = [head]
     for s in analysis["steps"]:
-        rows.append((str(s["step"]), cli._fmt(s["load"]), s["route"], str(s["requests"]), str(s["errors"]),
-                     str(s["rate_limited"]), cli._fmt(s["p50_ms"]), cli._fmt(s["p95_ms"]), cli._fmt(s["ttft_p50_ms"]),
-                     cli._fmt(s["achieved_rps"]), "withheld: schedule not kept" if not s["schedule_kept"] else ""))
+        rows.append((str(s["step"]), format_load(s["load"]), s["route"], str(s["requests"]), str(s["errors"]),
+                     str(s["rate_limited"]), format_ms(s["p50_ms"]), format_ms(s["p95_ms"]), format_ms(s["ttft_p50_ms"]),
+                     format_rate(s["achieved_rps"], "req/s"), "withheld: schedule not kept" if not s["schedule_kept"] else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) if 0 < i < 10 and i != 2 else c.ljust(w) for i, (c, w) in
                        enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
     lines.append(f"\nknee rule: {analysis['knee_rule']}")
     for route, r in analysis["routes"].items():
-        parts = [f"knee at load {cli._fmt(r['knee_load'])}" if r["knee_step"] is not None else "no knee",
-                 f"errors from load {cli._fmt(r['errors_start_load'])}" if r["errors_start_step"] is not None
+        parts = [f"knee at load {format_load(r['knee_load'])}" if r["knee_step"] is not None else "no knee",
+                 f"errors from load {format_load(r['errors_start_load'])}" if r["errors_start_step"] is not None
                  else "no errors",
-                 f"429s from load {cli._fmt(r['rate_limited_start_load'])}" if r["rate_limited_start_step"] is not None
+                 f"429s from load {format_load(r['rate_limited_start_load'])}" if r["rate_limited_start_step"] is not None
                  else "no 429s"]
         lines.append(f"{route}: " + ", ".join(parts))
     return "\n".join(lines)
@@ -342,27 +348,13 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str,
                           f"{outcome.records} requests in {outcome.wall_s:.1f} s{note}\n")
 
         cancel = threading.Event()
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = runner.run(on_record=lambda r: store.add_records(runner.run_id, [r]),
-                                           cancel=cancel, on_step=on_step)
-            except BaseException as exc:  # noqa: BLE001 - handed back to the main thread
-                box["error"] = exc
-
-        thread = threading.Thread(target=target, name="cfai-sweep", daemon=True)
-        thread.start()
+        job = jobs.start(lambda _job: runner.run(on_record=lambda r: store.add_records(runner.run_id, [r]),
+                                                  cancel=cancel, on_step=on_step),
+                         name="cfai-sweep", cancel=cancel)
         try:
-            while thread.is_alive():
-                thread.join(0.2)
-        except KeyboardInterrupt:
-            cancel.set()
-            thread.join()
+            job.wait_cancelling_on_interrupt()
         finally:
             store.finish_run(runner.run_id, cancelled=cancel.is_set())
-        if "error" in box:
-            raise box["error"]
         meta = store.get_run(runner.run_id)
         records = store.load_records(runner.run_id)
         summary = {"run_id": runner.run_id, "status": meta["status"], "model": sweep.base.model,

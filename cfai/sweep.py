@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cfai import jobs
 from cfai.compare import (
     MAX_CONCURRENCY,
     Plan,
@@ -251,9 +252,8 @@ class SweepRunner:
             # Closed-loop duration steps stop at their deadline; open-loop ones are sized to it already.
             timed = self.sweep.duration_s is not None and not self.sweep.open_loop
             deadline = time.monotonic() + float(self.sweep.duration_s or 0) if timed else None
-            watcher = threading.Thread(target=_watch, args=(cancel, step_cancel, done, deadline), daemon=True,
-                                       name=f"cfai-sweep-step-{step}")
-            watcher.start()
+            watcher = jobs.start(lambda _job, d=deadline, sc=step_cancel, dn=done: _watch(cancel, sc, dn, d),
+                                 name=f"cfai-sweep-step-{step}")
 
             def tagged(record: Record, step: int = step) -> None:
                 out = retag(record, self.run_id, step)
@@ -267,7 +267,7 @@ class SweepRunner:
                 step_records = self.executor(plan, f"{self.run_id}-s{step}", step_cancel, tagged)
             finally:
                 done.set()
-                watcher.join()
+                watcher.wait()
             with lock:  # an executor that returns records it never reported is still counted
                 seen = {r.seq for r in records}
                 for r in step_records:

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 
 from cfai.cost import CURVE_COLUMNS
-from cfai.pricing import format_usd
+from cfai.format import format_usd
 
 USD_AXIS_FORMAT = "$,.3~g"  # "$297", "$0.000134": tiny per-request costs stay readable (no SI "µ")
 CURVE_SERIES = {"monthly_usd": "billed (after the free allocation)", "monthly_list_usd": "at list price"}

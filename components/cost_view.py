@@ -28,12 +28,12 @@ from cfai.cost import (
     record_costs,
     route_costs,
 )
+from cfai.format import NO_PRICE, format_neurons, format_unit_price, format_usd
 from cfai.pricing import (
     BILLING_NOTE,
     FREE_NEURONS_PER_DAY,
     FREE_USD_PER_DAY,
     GATEWAY_NOTE,
-    NO_PRICE,
     PRICING_DATE,
     PRICING_URL,
     ModelPrice,
@@ -41,10 +41,7 @@ from cfai.pricing import (
     TokenKind,
     custom_price,
     effective_price,
-    format_neurons,
     format_price,
-    format_rate,
-    format_usd,
 )
 from cfai.stats import measured
 from components import cost_charts
@@ -57,7 +54,6 @@ COST_STAT_COLUMNS = ("cost_p50_usd", "cost_mean_usd", "cost_total_usd", "saved_u
 COST_STAT_LABELS = {"cost_p50_usd": "p50 / request", "cost_mean_usd": "mean / request",
                     "cost_total_usd": "total", "saved_usd": "saved"}
 DEFAULT_REQUESTS_PER_DAY = 10_000
-MISSING = "–"
 
 
 def _md(text: str) -> str:
@@ -96,7 +92,7 @@ def cost_breakdown(cost: Cost, usage: Usage | Mapping[str, Any] | None, price: M
         if rate is None:
             parts.append(f"{tokens:,} {label} ({NO_PRICE})")
             continue
-        text = f"{tokens:,} {label} × {format_rate(rate)}/M"
+        text = f"{tokens:,} {label} × {format_unit_price(rate)}/M"
         if kind == "cached_input" and price is not None and price.cached_input_per_m is None:
             text += " (no cached rate listed: input price)"
         parts.append(text)

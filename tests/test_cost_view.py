@@ -25,7 +25,8 @@ from cfai.cost import (
     project_monthly,
     route_costs,
 )
-from cfai.pricing import NO_PRICE, ModelPrice, custom_price, format_neurons, format_usd
+from cfai.format import NO_PRICE, format_neurons, format_usd
+from cfai.pricing import ModelPrice, custom_price
 from cfai.stats import summarize
 from components import cost_charts
 from components.cost_view import cost_columns, route_cost_view

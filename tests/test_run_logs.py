@@ -3,6 +3,8 @@ against the emulator over loopback."""
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 import pytest
 
@@ -22,7 +24,8 @@ def store(tmp_path):
 
 
 def test_server_side_view_pages_through_the_logs_and_matches_ids(client, store):
-    live = LiveRun.start(client, Plan(model=MODEL, body={"text": "fine"}, routes=("direct", "gateway"), n=5,
+    # A text no other test sends: the session emulator's gateway cache is shared across tests.
+    live = LiveRun.start(client, Plan(model=MODEL, body={"text": f"fine {uuid.uuid4()}"}, routes=("direct", "gateway"), n=5,
                                       warmup=1), store)
     assert live.wait(30)
     records = store.load_records(live.run_id)
