@@ -20,6 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from cfai.client import Client, GatewayOptions, Result, Route
+from cfai.csv_safe import safe_csv
 
 DEFAULT_MODEL = "@cf/huggingface/distilbert-sst-2-int8"
 CLASSIFICATION_TASK = "Text Classification"
@@ -374,7 +375,7 @@ def export_csv(frame: pd.DataFrame) -> bytes:
     if "scores" in frame.columns:
         per_label = pd.DataFrame([s if isinstance(s, dict) else {} for s in frame["scores"]], index=frame.index)
         table = table.join(per_label.add_prefix("score_"))
-    return table.to_csv(index=False).encode("utf-8-sig")
+    return safe_csv(table).encode("utf-8-sig")  # formula cells neutralised (cfai.csv_safe)
 
 
 def export_json(frame: pd.DataFrame, meta: Mapping[str, Any]) -> bytes:
