@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PORT ?= 8501
+# Local only unless you say otherwise: the server process holds your API token (README, Security).
+STREAMLIT_SERVER_ADDRESS ?= localhost
 
 .PHONY: install install-runtime run test lint bench chromium emulator clean
 
@@ -28,7 +30,8 @@ install-runtime: $(RUNTIME_STAMP)
 install: $(DEV_STAMP)
 
 run: $(RUNTIME_STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+	$(VENV)/bin/streamlit run app.py --server.address $(STREAMLIT_SERVER_ADDRESS) --server.port $(PORT) \
+		--browser.gatherUsageStats false
 
 emulator: $(RUNTIME_STAMP)
 	$(PY) -m cfai.emulator

@@ -21,6 +21,7 @@ import pandas as pd
 from cfai import jobs
 from cfai.catalog import DEFAULT_CLASSIFICATION_MODEL
 from cfai.client import Client, GatewayOptions, Result, Route
+from cfai.csv_safe import safe_csv
 
 MAX_CONCURRENCY = 32
 FAULT_HEADER = "x-emulator-fault"  # honoured by the local emulator only
@@ -340,7 +341,7 @@ def export_csv(frame: pd.DataFrame) -> bytes:
     if "scores" in frame.columns:
         per_label = pd.DataFrame([s if isinstance(s, dict) else {} for s in frame["scores"]], index=frame.index)
         table = table.join(per_label.add_prefix("score_"))
-    return table.to_csv(index=False).encode("utf-8-sig")
+    return safe_csv(table).encode("utf-8-sig")  # formula cells neutralised (cfai.csv_safe)
 
 
 def export_json(frame: pd.DataFrame, meta: Mapping[str, Any]) -> bytes:

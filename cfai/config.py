@@ -7,12 +7,13 @@ connection can be logged or shown in an error without leaking it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 Mode = Literal["local", "cloudflare"]
 Route = Literal["direct", "gateway"]
@@ -33,6 +34,8 @@ ENV_API_BASE = "CLOUDFLARE_API_BASE_URL"
 ENV_GATEWAY_BASE = "CLOUDFLARE_GATEWAY_BASE_URL"
 # Point local mode at an emulator that is already running instead of starting one in-process.
 ENV_EMULATOR_URL = "CFAI_EMULATOR_URL"
+# The operator's explicit yes to browsers on other machines using the token the server holds.
+ENV_ALLOW_REMOTE_SERVER_TOKEN = "CFAI_ALLOW_REMOTE_SERVER_TOKEN"
 
 ACCOUNT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 GATEWAY_ID_RE = re.compile(r"^(?!-)(?!.*--)[a-z0-9_-]{1,64}(?<!-)$")
@@ -41,11 +44,13 @@ KNOWN_MODEL_PREFIXES = ("@cf/", "@hf/")
 
 
 class ConfigError(ValueError):
-    """A setting is malformed. `field` names the setting so the UI can point at it."""
+    """A setting is malformed or missing. `field` names the setting so the UI can point at it; `missing`
+    says it is simply not filled in yet (the UI asks for it calmly instead of showing an error)."""
 
-    def __init__(self, field_name: str, message: str):
+    def __init__(self, field_name: str, message: str, *, missing: bool = False):
         super().__init__(message)
         self.field = field_name
+        self.missing = missing
 
 
 def validate_account_id(value: str) -> str:
@@ -101,6 +106,7 @@ class Connection:
     gateway_base_url: str = CLOUDFLARE_GATEWAY_BASE
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    deadline_s: float = 120.0  # total time one call may take, whole or streamed (issue 10.6)
 
     def __repr__(self) -> str:
         return (
@@ -128,12 +134,17 @@ class Connection:
         """All problems at once, so the sidebar can show each next to its field."""
         problems: list[ConfigError] = []
         if self.mode == "cloudflare":
-            try:
-                validate_account_id(self.account_id)
-            except ConfigError as e:
-                problems.append(e)
+            if not self.account_id.strip():
+                problems.append(ConfigError("account_id", "Account ID is needed: 32 hexadecimal characters "
+                                            "(dashboard > Workers AI > 'Use REST API').", missing=True))
+            else:
+                try:
+                    validate_account_id(self.account_id)
+                except ConfigError as e:
+                    problems.append(e)
             if not self.api_token:
-                problems.append(ConfigError("api_token", "API token is required for Cloudflare mode."))
+                problems.append(ConfigError("api_token", "API token is required for Cloudflare mode: one with "
+                                            "the Workers AI permission.", missing=True))
         if self.gateway_id:
             try:
                 validate_gateway_id(self.gateway_id)
@@ -237,3 +248,94 @@ def connection_from_settings(settings: Mapping[str, str]) -> Connection | None:
         api_base_url=settings.get("api_base_url") or CLOUDFLARE_API_BASE,
         gateway_base_url=settings.get("gateway_base_url") or CLOUDFLARE_GATEWAY_BASE,
     )
+
+
+# --- where a server-held token may go --------------------------------------------------------------------
+TOKEN_FIELDS = ("api_token", "gateway_token")
+WITHHELD_BASE_CHANGED = "base_url_changed"
+WITHHELD_REMOTE_CLIENT = "remote_client"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def base_url_identity(url: str) -> tuple[str, str, int | None, str] | None:
+    """What makes two base URLs the same destination: scheme, host, port and path (case of scheme and host,
+    a default port and trailing slashes do not matter). None for anything that is not a plain http(s) URL
+    (user info, query or fragment included), which then matches nothing."""
+    try:
+        parts = urlsplit((url or "").strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], parts.path.rstrip("/")
+
+
+def same_base_url(a: str, b: str) -> bool:
+    ident = base_url_identity(a)
+    return ident is not None and ident == base_url_identity(b)
+
+
+def is_loopback_address(address: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for names and anything unparsable."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip().strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def server_tokens_allowed_for(client_address: str | None, env: Mapping[str, str] | None = None) -> bool:
+    """May a browser at `client_address` use the tokens the server holds? Yes for a browser on this machine
+    (loopback; None is what Streamlit reports for one), otherwise only when the operator said so."""
+    env = os.environ if env is None else env
+    if client_address is None or is_loopback_address(client_address):
+        return True
+    return (env.get(ENV_ALLOW_REMOTE_SERVER_TOKEN) or "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class ScopedSettings:
+    """Settings for one session: what it typed over what the server holds. `withheld` names each token the
+    server holds but this session may not use, with the reason (WITHHELD_*)."""
+
+    settings: dict[str, str]
+    withheld: dict[str, str]
+
+
+def scope_server_tokens(
+    server: Mapping[str, str], session: Mapping[str, str], *, server_tokens_allowed: bool = True
+) -> ScopedSettings:
+    """Merge a session's settings over the server's, keeping the server's tokens to the server's base URLs.
+
+    The API token goes to both bases (the gateway forwards it to Workers AI), so the server's API token is
+    used only while both base URLs are the ones the server was configured with; its gateway token only
+    while the gateway base URL is. A token the session typed itself is used wherever the session points.
+    """
+    def pick(name: str) -> str:
+        return (session.get(name) or "").strip() or (server.get(name) or "").strip()
+
+    merged = {name: pick(name) for name in ("account_id", "gateway_id", "api_base_url", "gateway_base_url")}
+    api_base = merged["api_base_url"] or CLOUDFLARE_API_BASE
+    gateway_base = merged["gateway_base_url"] or CLOUDFLARE_GATEWAY_BASE
+    api_home = same_base_url(api_base, (server.get("api_base_url") or "").strip() or CLOUDFLARE_API_BASE)
+    gateway_home = same_base_url(gateway_base,
+                                 (server.get("gateway_base_url") or "").strip() or CLOUDFLARE_GATEWAY_BASE)
+    at_home = {"api_token": api_home and gateway_home, "gateway_token": gateway_home}
+    withheld: dict[str, str] = {}
+    for name in TOKEN_FIELDS:
+        typed, held = (session.get(name) or "").strip(), (server.get(name) or "").strip()
+        merged[name] = typed
+        if typed or not held:
+            continue
+        if not server_tokens_allowed:
+            withheld[name] = WITHHELD_REMOTE_CLIENT
+        elif not at_home[name]:
+            withheld[name] = WITHHELD_BASE_CHANGED
+        else:
+            merged[name] = held
+    return ScopedSettings(merged, withheld)

@@ -32,6 +32,7 @@ from cfai.compare import (
     normalize_records_frame,
     run_status,
 )
+from cfai.csv_safe import safe_csv
 
 ENV_DATA_DIR = "CFAI_DATA_DIR"
 DB_FILENAME = "history.sqlite3"
@@ -313,7 +314,7 @@ class Store:
             }
             for key, value in extra.items():
                 frame[key] = value
-            return frame.to_csv(index=False).encode()
+            return safe_csv(frame).encode()  # formula cells neutralised (cfai.csv_safe)
         raise StoreError(f"Unknown export format {fmt!r}: use 'json' or 'csv'.")
 
     def import_run(self, data: bytes, fmt: str = "json") -> str:

@@ -14,6 +14,7 @@ import streamlit as st
 from cfai.chat import TurnMetrics, first_label
 from cfai.client import Result
 from cfai.format import MISSING, format_count, format_ms, format_rate
+from cfai.safe_markdown import escape_markdown, inline_code
 
 CACHE_COLOURS = {"HIT": "green", "MISS": "orange"}
 
@@ -35,14 +36,16 @@ def result_metrics(source: Result | TurnMetrics, *, compact: bool = True) -> Tur
     tps = format_rate(m.tokens_per_second, "tok/s")
     if not m.tokens_per_second and m.cache_status == "HIT":
         tps += " (from cache)"
-    status_colour = "green" if 200 <= m.status < 300 else "red"
+    status_colour = "green" if isinstance(m.status, int) and 200 <= m.status < 300 else "red"
+    # Header values come from the server: escaped, so they show as text and cannot close the badge.
+    cache = escape_markdown(m.cache_status or MISSING, max_length=40)
     badges = [
         f":blue-badge[{'AI Gateway' if m.route == 'gateway' else 'Direct'}]",
-        f":{CACHE_COLOURS.get(m.cache_status or '', 'gray')}-badge[cache {m.cache_status or '–'}]",
-        f":{status_colour}-badge[HTTP {m.status or '–'}]",
+        f":{CACHE_COLOURS.get(m.cache_status or '', 'gray')}-badge[cache {cache}]",
+        f":{status_colour}-badge[HTTP {escape_markdown(m.status or MISSING)}]",
     ]
     if m.backend:
-        badges.append(f":gray-badge[{m.backend}]")
+        badges.append(f":gray-badge[{escape_markdown(m.backend, max_length=80)}]")
     if compact:
         st.markdown(
             f":material/timer: {first_label(m)} **{format_ms(m.time_to_first_token_ms)}** · "
@@ -72,7 +75,7 @@ def request_details(
 ) -> None:
     """An expander with what went over the wire. Authorization is shown masked, never the token."""
     with st.expander(label, icon=":material/data_object:"):
-        st.markdown(f"**POST** `{url or MISSING}`")
+        st.markdown(f"**POST** {inline_code(url or MISSING)}")
         if request_headers:
             safe = {k: ("Bearer ****" if "authorization" in k.lower() else v) for k, v in request_headers.items()}
             st.caption("Request headers")

@@ -23,7 +23,7 @@ from cfai.chat import (
 )
 from cfai.client import GatewayOptions, Result, Route
 from components.app_shell import require_app_shell
-from components.chat_view import PENDING_KEY, queue_resend, render_history, render_turn
+from components.chat_view import PENDING_KEY, queue_resend, render_history, render_turn, write_markdown_stream
 from components.code_panel import code_panel
 from components.connection import connection_ready, get_client, get_connection
 from components.model_picker import model_picker
@@ -109,7 +109,7 @@ def send(conv: Conversation, user_turn: Turn) -> None:
         if body.get("stream"):
             answer = client.stream(model, body, route=route, gateway=gateway, extra_headers=request_headers,
                                    timeout=timeout)
-            st.write_stream(answer)
+            write_markdown_stream(answer)  # not st.write_stream: model output is made safe first
             result = answer.result
         else:
             with st.spinner("Waiting for the answer..."):
@@ -142,8 +142,8 @@ def finish_turn() -> None:
 
 # --- page ---------------------------------------------------------------------------------------------------
 st.title("Playground")
-if not connection_ready():
-    problems.append("Sending is off until the connection settings are fixed.")
+if not connection_ready():  # it says itself, once, what is needed or wrong; "" keeps sending off
+    problems.append("")
 st.caption("Try a model on a prompt. Under every answer: time to first token, total time, tokens, tokens per "
            "second, the route and the AI Gateway cache status.")
 
@@ -175,7 +175,7 @@ with st.expander("View as code", icon=":material/code:"):
                else "The request that regenerating the last answer would send, with the current settings.")
     code_panel(conn, route, model, preview_body, gateway if route == "gateway" else None)
 
-for problem in problems:
+for problem in filter(None, problems):
     st.error(problem, icon=":material/error:")
 
 queued = state.pop("pg_example", None)

@@ -7,12 +7,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfai.config import (
+    CLOUDFLARE_API_BASE,
+    ENV_ALLOW_REMOTE_SERVER_TOKEN,
+    WITHHELD_BASE_CHANGED,
+    WITHHELD_REMOTE_CLIENT,
     ConfigError,
     Connection,
+    base_url_identity,
     check_model_id,
     cloudflare_settings,
     connection_from_settings,
     local_connection,
+    same_base_url,
+    scope_server_tokens,
+    server_tokens_allowed_for,
     validate_account_id,
     validate_gateway_id,
 )
@@ -96,3 +104,85 @@ def test_settings_from_env_and_secrets():
     conn = connection_from_settings(cloudflare_settings(env=env, secrets=secrets))
     assert conn.account_id == "c" * 32 and conn.api_token == "from-secrets" and conn.gateway_id == "gw"
     assert connection_from_settings(cloudflare_settings(env={}, secrets=None)) is None
+
+
+# --- where a server-held token may go (issue 10.1) ----------------------------------------------------------
+SERVER = {"api_token": CANARY, "gateway_token": CANARY + "-gw", "api_base_url": "", "gateway_base_url": ""}
+
+
+def scoped(session: dict, server: dict | None = None, **kwargs):
+    return scope_server_tokens(SERVER if server is None else server, session, **kwargs)
+
+
+def test_the_server_tokens_are_used_at_the_server_bases():
+    for session in ({}, {"api_base_url": CLOUDFLARE_API_BASE + "/", "gateway_base_url": "HTTPS://Gateway.AI.Cloudflare.com:443/v1"}):
+        result = scoped({"account_id": "a" * 32, **session})
+        assert result.settings["api_token"] == CANARY and result.settings["gateway_token"] == CANARY + "-gw"
+        assert result.withheld == {}
+
+
+@pytest.mark.parametrize("changed, withheld", [
+    ({"api_base_url": "http://127.0.0.1:9/client/v4"}, {"api_token"}),
+    # The API token travels with gateway calls too (the gateway forwards it to Workers AI).
+    ({"gateway_base_url": "http://127.0.0.1:9/v1"}, {"api_token", "gateway_token"}),
+    ({"api_base_url": "https://api.cloudflare.com/client/v4@evil.example"}, {"api_token"}),
+    ({"api_base_url": "https://api.cloudflare.com.evil.example/client/v4"}, {"api_token"}),
+    ({"api_base_url": "http://api.cloudflare.com/client/v4"}, {"api_token"}),  # scheme matters
+    ({"api_base_url": "https://api.cloudflare.com:8443/client/v4"}, {"api_token"}),
+    ({"api_base_url": "https://user:pw@api.cloudflare.com/client/v4"}, {"api_token"}),
+    ({"api_base_url": "https://api.cloudflare.com/client/v4?x=1"}, {"api_token"}),
+    ({"api_base_url": "https://api.cloudflare.com/other"}, {"api_token"}),
+    ({"api_base_url": "not a url"}, {"api_token"}),
+])
+def test_a_changed_base_url_never_gets_the_server_token(changed, withheld):
+    result = scoped(changed)
+    assert set(result.withheld) == withheld
+    assert all(reason == WITHHELD_BASE_CHANGED for reason in result.withheld.values())
+    for name in withheld:
+        assert result.settings[name] == "", name
+    if "gateway_token" in withheld:
+        assert CANARY not in str(result.settings)
+
+
+def test_a_typed_token_goes_wherever_the_session_points():
+    result = scoped({"api_base_url": "http://127.0.0.1:9/client/v4", "gateway_base_url": "http://127.0.0.1:9/v1",
+                     "api_token": "mine", "gateway_token": "mine-gw"})
+    assert result.settings["api_token"] == "mine" and result.settings["gateway_token"] == "mine-gw"
+    assert result.withheld == {}
+
+
+def test_the_server_bases_can_be_configured():
+    server = {**SERVER, "api_base_url": "http://127.0.0.1:8787/client/v4", "gateway_base_url": "http://127.0.0.1:8787/v1"}
+    assert scoped({"api_base_url": "http://127.0.0.1:8787/client/v4/"}, server).settings["api_token"] == CANARY
+    assert scoped({"api_base_url": CLOUDFLARE_API_BASE}, server).withheld == {"api_token": WITHHELD_BASE_CHANGED}
+
+
+def test_remote_browsers_do_not_get_the_server_tokens_unless_the_operator_allows_it():
+    for address in (None, "127.0.0.1", "127.5.0.1", "::1", "::ffff:127.0.0.1"):
+        assert server_tokens_allowed_for(address, env={}), address
+    for address in ("192.0.2.7", "10.0.0.2", "fd00::2", "localhost.evil", ""):
+        assert not server_tokens_allowed_for(address, env={}), address
+        assert server_tokens_allowed_for(address, env={ENV_ALLOW_REMOTE_SERVER_TOKEN: "1"})
+    result = scoped({}, server_tokens_allowed=False)
+    assert result.settings["api_token"] == "" and result.settings["gateway_token"] == ""
+    assert set(result.withheld.values()) == {WITHHELD_REMOTE_CLIENT}
+    assert scoped({"api_token": "mine"}, server_tokens_allowed=False).settings["api_token"] == "mine"
+
+
+def test_base_url_identity():
+    assert same_base_url("https://API.cloudflare.com/client/v4/", "https://api.cloudflare.com:443/client/v4")
+    assert not same_base_url("", "")
+    assert not same_base_url("ftp://x/y", "ftp://x/y")
+    assert base_url_identity("http://127.0.0.1:99999/") is None
+
+
+def test_missing_settings_are_told_apart_from_malformed_ones():
+    problems = Connection(mode="cloudflare", account_id="", api_token="").validate()
+    assert {p.field for p in problems} == {"account_id", "api_token"} and all(p.missing for p in problems)
+    problems = Connection(mode="cloudflare", account_id="nope", api_token="t").validate()
+    assert [p.field for p in problems] == ["account_id"] and not problems[0].missing
+
+
+def test_deadline_is_a_connection_setting():
+    conn = local_connection("http://127.0.0.1:1")
+    assert conn.deadline_s == 120.0 and conn.with_changes(deadline_s=5).deadline_s == 5

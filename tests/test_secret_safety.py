@@ -16,7 +16,6 @@ watches every outgoing connection of the process: the token goes only to the con
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import logging
 import os
@@ -28,16 +27,16 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
 
 from cfai.client import Client
 from cfai.config import Connection
+from tests.recording_proxy import RecordingProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "cfai-canary-" + secrets.token_hex(12)
@@ -384,66 +383,6 @@ def test_the_canary_appears_nowhere(rebind_streamlit_logs, app_env, canary_emula
 
 
 # --- where the token is sent -----------------------------------------------------------------------------------
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "date", "server"}
-
-
-class RecordingProxy:
-    """A loopback reverse proxy in front of one emulator that records every request's method, path and
-    authorization headers. Responses are buffered (a stream arrives whole; timing is not under test)."""
-
-    def __init__(self, name: str, upstream: str):
-        self.name = name
-        self.requests: list[dict[str, Any]] = []
-        up = urlsplit(upstream)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def forward(self) -> None:
-                threading.current_thread().name = f"recording-proxy-{proxy.name}"
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                proxy.requests.append({
-                    "method": self.command, "path": self.path,
-                    "authorization": self.headers.get("Authorization"),
-                    "cf-aig-authorization": self.headers.get("cf-aig-authorization"),
-                })
-                upstream_conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-                    upstream_conn.request(self.command, self.path, body=body, headers=headers)
-                    response = upstream_conn.getresponse()
-                    data = response.read()
-                finally:
-                    upstream_conn.close()
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in _HOP:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = forward
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                        name=f"recording-proxy-{name}-server")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 _connects: list[tuple[str, Any]] | None = None  # (thread name, address) while a test listens
 _hook_installed = False
 
@@ -532,3 +471,38 @@ def test_the_token_goes_only_to_the_configured_base_urls(app_env, monkeypatch):
     assert not any(CANARY in c for c in codes)
     conv = at.session_state["pg_conv"]
     assert CANARY not in conv.to_json(mode="cloudflare") and CANARY not in conv.to_markdown(mode="cloudflare")
+
+
+def test_a_session_that_changes_a_base_url_must_bring_its_own_token(app_env, canary_emulator, monkeypatch):
+    """Issue 10.1: the server's tokens go only to the server's base URLs. A session pointing the API or the
+    gateway base elsewhere (here a recording proxy in front of an open emulator) sends the canary nowhere
+    there; once it types its own token, that token (and only it) goes there."""
+    from cfai.emulator import start_emulator
+
+    own = "a-session-token-typed-in-the-sidebar"
+    cloudflare_env(monkeypatch, f"{canary_emulator.base_url}/client/v4", f"{canary_emulator.base_url}/v1")
+    with start_emulator(port=0, speed=50) as open_emu, RecordingProxy("elsewhere", open_emu.base_url) as other:
+        for field, base in (("cfg_api_base_url", f"{other.base_url}/client/v4"),
+                            ("cfg_gateway_base_url", f"{other.base_url}/v1")):
+            at = start_app()
+            at.sidebar.text_input(key=field).input(base).run()
+            warnings = " ".join(w.value for w in at.sidebar.warning)
+            assert "not sent there: enter a token for this session" in warnings, warnings
+            assert at.sidebar.button(key="cfg_verify").disabled
+            assert at.chat_input(key="pg_input").proto.disabled, "nothing is sent without a token"
+            at.switch_page("pages/classify.py").run()
+            assert at.button(key="classify_one").disabled
+            at.switch_page("pages/playground.py").run()
+
+            at.sidebar.text_input(key="cfg_api_token").input(own).run()
+            at.sidebar.button(key="cfg_verify").click().run()
+            at.radio(key="pg_route").set_value("gateway").run()
+            at.chat_input(key="pg_input").set_value(PROMPT).run()
+            assert not at.exception, at.exception
+        seen = other.everything()
+        assert other.requests, "the session's calls went to its own base URLs"
+        assert any(r["path"].endswith("/user/tokens/verify") for r in other.requests)
+        assert any("/workers-ai/" in r["path"] for r in other.requests), "a gateway call went there"
+        assert any(r["authorization"] == f"Bearer {own}" for r in other.requests)
+        assert not find_leaks({"requests to the other host": seen})
+        assert not any(r["cf-aig-authorization"] for r in other.requests), "the server's gateway token stayed"
