@@ -72,9 +72,12 @@ class RunImportError(ValueError):
 # --- the schema ---------------------------------------------------------------------------------------------
 def _csv_int(value: Any) -> Any:
     """A CSV writes a whole-number column that has blanks as floats ("1234.0"): read it back as 1234."""
-    if isinstance(value, str) and re.fullmatch(r"-?\d+\.0*", value.strip()):
-        return value.strip().split(".")[0]
+    if isinstance(value, str) and "." in value and _WHOLE_FLOAT.fullmatch(value):
+        return value.split(".")[0]
     return value
+
+
+_WHOLE_FLOAT = re.compile(r"-?\d+\.0*")
 
 
 Int64 = Annotated[int, BeforeValidator(_csv_int), Field(ge=INT64_MIN, le=INT64_MAX)]

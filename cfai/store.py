@@ -570,7 +570,10 @@ class Store:
                 plan.name = run.name or plan.name
             self._insert_run(db, run_id, plan, label, fields,
                              run.created_at if run.created_at is not None else time.time(), run.status)
-            db.executemany(_INSERT_RECORDS_SQL, _record_rows(run_id, imported.records))
+            # Validated records hold plain Python values already: no per-value cleaning needed.
+            db.executemany(_INSERT_RECORDS_SQL, (
+                tuple(run_id if c == "run_id" else int(r[c]) if c in ("warmup", "ok") else r[c]
+                      for c in RECORD_COLUMNS) for r in imported.records))
             db.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", (run.finished_at, run_id))
         return run_id
 

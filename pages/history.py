@@ -231,7 +231,7 @@ if report_tab.open:
         if records.empty:
             st.info("This run has no records.")
         else:
-            run_report(records, meta.plan, key="hist_report")
+            run_report(records, meta.plan, key="hist_report", data_key=(str(store.path), *meta.data_key))
 if logs_tab.open:
     with logs_tab:
         server_side_view()
