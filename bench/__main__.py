@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import client_overhead, emulator_rps, gateway_cache, runner_concurrency, stats_speed
+from bench import client_overhead, emulator_rps, gateway_cache, history_page, runner_concurrency, stats_speed
 from bench.emulator_proc import EmulatorProcess
 from bench.report import all_pass, json_safe, machine_info
 
@@ -38,10 +38,12 @@ class Sizes:
     stats_records: int
     stats_repeats: int
     rps_seconds: float
+    history_records: int
+    history_repeats: int
 
 
-FULL = Sizes(2000, 500, 20, 20, 40, 480, 100_000, 3, 4.0)
-QUICK = Sizes(200, 100, 3, 10, 10, 96, 100_000, 1, 1.0)
+FULL = Sizes(2000, 500, 20, 20, 40, 480, 100_000, 3, 4.0, 100_000, 3)
+QUICK = Sizes(200, 100, 3, 10, 10, 96, 100_000, 1, 1.0, 5_000, 1)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ def run(sizes: Sizes, in_process: bool, only: set[str] | None) -> dict[str, Any]
     if wanted("stats_100k_s"):  # no network: after the emulator is gone, so it has the CPU to itself
         print("measuring stats_100k_s ...", file=sys.stderr, flush=True)
         figures.update(stats_speed.measure(s.stats_records, s.stats_repeats))
+    if wanted("history_first_load_s", "history_rerun_s"):  # in-process AppTest, no network
+        print("measuring history_first_load_s, history_rerun_s ...", file=sys.stderr, flush=True)
+        figures.update(history_page.measure(s.history_records, s.history_repeats))
     return figures
 
 

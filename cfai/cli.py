@@ -242,7 +242,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
         finally:
             # On Ctrl-C the run is cancelled and stored as such: what was measured is kept.
             store.finish_run(runner.run_id, cancelled=cancel.is_set())
-        status = store.get_run(runner.run_id)["status"]
+        status = store.run_info(runner.run_id).status
         summary = {"run_id": runner.run_id, "status": status, "model": plan.model,
                    **route_summary(store.load_records(runner.run_id))}
     if args.json:

@@ -21,6 +21,8 @@ from typing import Any, TextIO
 from cfai import cli, jobs
 from cfai.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from cfai.format import MISSING, format_ms, format_rate
+from cfai.run_import import RunImportError
+from cfai.store import RunInfo, Store, StoreError, asdict_shallow
 
 ENGINES = ("builtin", "locust")
 
@@ -122,11 +124,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
 
 # --- runs ----------------------------------------------------------------------------------------------------
-def _run_or_usage(store: Any, run_id: str) -> dict[str, Any]:
-    from cfai.store import StoreError
-
+def _run_or_usage(store: Store, run_id: str) -> RunInfo:
     try:
-        return store.get_run(run_id)
+        return store.run_info(run_id)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
 
@@ -158,8 +158,8 @@ def run_report(store: Any, run_id: str) -> dict[str, Any]:
 
     meta = _run_or_usage(store, run_id)
     records = store.load_records(run_id)
-    report = {**meta, **route_summary(records)}
-    sweep = sweep_from_stored_plan(meta["plan"])
+    report = {**run_info_dict(meta), **route_summary(records)}
+    sweep = sweep_from_stored_plan(meta.plan)
     if sweep is not None:
         report["sweep"] = analyze(records, sweep)
     return report
@@ -212,7 +212,7 @@ def cmd_runs_import(args: argparse.Namespace, out: TextIO, err: TextIO, env: dic
     with _store(args) as store:
         try:
             run_id = store.import_run(data, fmt)
-        except StoreError as exc:
+        except (StoreError, RunImportError) as exc:
             raise UsageError(f"{args.file}: {exc}") from None
     _report_stored(out, args, run_id, f"imported {args.file} as run {run_id}")
     return EXIT_OK
@@ -232,7 +232,7 @@ def cmd_runs_import_locust(args: argparse.Namespace, out: TextIO, err: TextIO, e
     with _store(args) as store:
         try:
             run_id = store_locust_records(store, data, name=args.name)
-        except StoreError as exc:
+        except (StoreError, RunImportError) as exc:
             raise UsageError(f"{args.file}: {exc}") from None
     _report_stored(out, args, run_id, f"imported {len(data.records)} Locust records as run {run_id}")
     return EXIT_OK
@@ -259,14 +259,14 @@ def cmd_runs_delete(args: argparse.Namespace, out: TextIO, err: TextIO, env: dic
     return EXIT_OK
 
 
-def _exists(store: Any, run_id: str) -> bool:
-    from cfai.store import StoreError
+def _exists(store: Store, run_id: str) -> bool:
+    return bool(store.has_run(run_id))
 
-    try:
-        store.get_run(run_id)
-    except StoreError:
-        return False
-    return True
+
+def run_info_dict(info: RunInfo) -> dict[str, Any]:
+    """A stored run's metadata, JSON-ready (as `runs show --json` and `compare --json` print it)."""
+    return {**asdict_shallow(info), "routes": list(info.routes), "plan": info.plan.to_dict(),
+            "records": info.record_count}
 
 
 # --- sweep ---------------------------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str,
     from cfai.compare import connection_label
     from cfai.config import ConfigError
     from cfai.stats import route_summary
-    from cfai.sweep import SweepRunner, SweepRunPlan, analyze
+    from cfai.sweep import SweepRunner, analyze, sweep_run_plan
 
     sweep = sweep_from_args(args)
     _check_engine_args(args)
@@ -339,7 +339,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str,
             raise UsageError(str(exc)) from None
         store = _store(args)
         stack.callback(store.close)
-        store.begin_run(runner.run_id, SweepRunPlan.of(sweep), connection_label=runner.connection_label)
+        store.begin_run(runner.run_id, sweep_run_plan(sweep), connection_label=runner.connection_label)
 
         def on_step(outcome: Any) -> None:
             if not args.quiet:
@@ -355,9 +355,9 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str,
             job.wait_cancelling_on_interrupt()
         finally:
             store.finish_run(runner.run_id, cancelled=cancel.is_set())
-        meta = store.get_run(runner.run_id)
+        meta = store.run_info(runner.run_id)
         records = store.load_records(runner.run_id)
-        summary = {"run_id": runner.run_id, "status": meta["status"], "model": sweep.base.model,
+        summary = {"run_id": runner.run_id, "status": meta.status, "model": sweep.base.model,
                    "engine": args.engine, **route_summary(records), "sweep": analyze(records, sweep)}
     if args.json:
         out.write(json.dumps(summary, indent=2) + "\n")
@@ -448,18 +448,18 @@ def cmd_compare_locust(args: argparse.Namespace, out: TextIO, err: TextIO, env: 
         store = _store(args)
         stack.callback(store.close)
         stored = store_locust_records(store, data)
-        meta = store.get_run(stored)
-        summary = {"run_id": stored, "status": meta["status"], "model": plan.model, "engine": "locust",
+        meta = store.run_info(stored)
+        summary = {"run_id": stored, "status": meta.status, "model": plan.model, "engine": "locust",
                    "workers": effective_workers(plan, args.workers), **route_summary(store.load_records(stored))}
     if args.json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
-        out.write(f"run {stored} ({meta['status']}) on Locust with {args.workers} workers, model {plan.model}, "
+        out.write(f"run {stored} ({meta.status}) on Locust with {args.workers} workers, model {plan.model}, "
                   f"stored in {store.path}\n\n{cli.format_table(summary)}\n")
     warning = start_lag_warning(summary, open_loop=plan.rate is not None)
     if warning:
         err.write(f"warning: {warning}\n")
-    return EXIT_FAILED if meta["status"] in ("failed", "cancelled") else EXIT_OK
+    return EXIT_FAILED if meta.status in ("failed", "cancelled") else EXIT_OK
 
 
 def _connection_for_file(args: argparse.Namespace, env: dict[str, str]) -> Any:

@@ -556,7 +556,7 @@ def store_locust_records(store: Any, data: LocustRecords, *, name: str | None = 
     """Write a records file's run into the history (through the store's own import, so it is checked like
     any import); returns the stored run id (a fresh one when the id is already taken)."""
     from cfai.compare import run_status
-    from cfai.store import EXPORT_FORMAT, SCHEMA_VERSION
+    from cfai.run_import import EXPORT_FORMAT, EXPORT_VERSION
 
     plan = data.plan
     if name:
@@ -564,7 +564,7 @@ def store_locust_records(store: Any, data: LocustRecords, *, name: str | None = 
     objects = data.record_objects()
     status = run_status(objects, cancelled=not data.complete)
     doc = {
-        "format": EXPORT_FORMAT, "version": SCHEMA_VERSION,
+        "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
         "run": {"run_id": data.header.get("run_id"), "name": plan.name, "created_at": data.header.get("started_at"),
                 "finished_at": (data.footer or {}).get("finished_at"), "status": status,
                 "model": plan.model, "connection_label": data.header.get("connection_label") or "",

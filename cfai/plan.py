@@ -41,6 +41,7 @@ class Plan:
     timeout_s: float = 60.0
     name: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)  # sent on every request (e.g. emulator knobs)
+    sweep: dict[str, Any] | None = None  # set on a load sweep's stored plan: its steps (cfai.sweep.SweepPlan)
 
     def __post_init__(self) -> None:
         self.routes = tuple(self.routes)

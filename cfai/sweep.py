@@ -9,7 +9,7 @@ rule of the runner holds per step. Steps run in order of rising load.
 One run, steps openable: all steps' records share the sweep's run id; a record's step is its
 `seq // STEP_SEQ_STRIDE` (seq within the step is `seq % STEP_SEQ_STRIDE`), which survives the store, CSV and
 JSON export and import unchanged. The sweep's own definition travels in the stored plan under "sweep"
-(see `SweepRunPlan`). Each step's runner gets its own id (`<run id>-s<step>`), so "unique" cache keys never
+(see `sweep_run_plan`). Each step's runner gets its own id (`<run id>-s<step>`), so "unique" cache keys never
 repeat across steps.
 
 Analysis (`analyze`), per step and route: p50/p95 latency, TTFT p50/p95, achieved throughput (successful
@@ -28,7 +28,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -132,31 +132,17 @@ class SweepPlan:
                    duration_s=data.get("duration_s"))
 
 
-@dataclass
-class SweepRunPlan(Plan):
-    """The plan stored for a sweep run: the base plan, plus the sweep definition under "sweep" in its dict
-    (the store writes `to_dict()`; `Plan.from_dict` ignores the extra key, so History still opens it)."""
-
-    sweep: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data[SWEEP_KEY] = dict(self.sweep)
-        return data
-
-    @classmethod
-    def of(cls, sweep: SweepPlan) -> SweepRunPlan:
-        base = sweep.base
-        values = {f: getattr(base, f) for f in base.__dataclass_fields__}
-        return cls(**values, sweep=sweep.to_dict())
+def sweep_run_plan(sweep: SweepPlan) -> Plan:
+    """The plan stored for a sweep run: its base plan, with the sweep definition in `Plan.sweep`."""
+    return replace(sweep.base, sweep=sweep.to_dict())
 
 
-def sweep_from_stored_plan(plan: Mapping[str, Any]) -> SweepPlan | None:
-    """The SweepPlan of a stored run's plan dict, None when the run is not a sweep."""
-    data = plan.get(SWEEP_KEY)
-    if not isinstance(data, Mapping):
+def sweep_from_stored_plan(plan: Plan | Mapping[str, Any]) -> SweepPlan | None:
+    """The SweepPlan of a stored run's plan (a Plan or its dict), None when the run is not a sweep."""
+    base = plan if isinstance(plan, Plan) else Plan.from_dict(plan)
+    if not isinstance(base.sweep, Mapping):
         return None
-    return SweepPlan.from_dict(Plan.from_dict(plan), data)
+    return SweepPlan.from_dict(replace(base, sweep=None), base.sweep)
 
 
 def step_of(seq: int | pd.Series) -> Any:
@@ -187,7 +173,7 @@ class SweepResult:
 
     def to_run_result(self) -> RunResult:
         """The sweep as one stored run (for `Store.save_run`)."""
-        return RunResult(run_id=self.run_id, plan=SweepRunPlan.of(self.sweep), started_at=self.started_at,
+        return RunResult(run_id=self.run_id, plan=sweep_run_plan(self.sweep), started_at=self.started_at,
                          finished_at=self.finished_at, records=self.records, cancelled=self.cancelled,
                          connection_label=self.connection_label)
 

@@ -37,7 +37,26 @@ def log_scale_toggle(container: Any, key: str, default: bool, context: Hashable)
     return bool(container.toggle("Log scale", key=key, help=LOG_HELP))
 
 
-def view_options(key: str, df: pd.DataFrame) -> tuple[str, bool, str, pd.DataFrame]:
+@st.cache_data(max_entries=32, show_spinner=False)
+def _cached_numbers(data_key: Hashable, metric: str, _df: pd.DataFrame) -> tuple[Any, ...]:
+    return _numbers(_df, metric)
+
+
+def _numbers(df: pd.DataFrame, metric: str) -> tuple[Any, ...]:
+    """The report's derived data: statistics, speed-up, the JSON summary, and the bounded chart frames."""
+    summary = stats.summarize(df, metric)
+    return (summary, stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric), stats.route_summary(df, metric),
+            cd.latency_points(df, metric), cd.cache_counts(df), cd.percentile_bars(df, summary, metric))
+
+
+def report_numbers(df: pd.DataFrame, metric: str, data_key: Hashable | None = None) -> tuple[Any, ...]:
+    """`_numbers`, cached per `data_key` when the caller has one (a stored run: its id and revision), so a
+    rerun of a page with a big run recomputes nothing; computed afresh otherwise (a run still going)."""
+    return _numbers(df, metric) if data_key is None else _cached_numbers(data_key, metric, df)
+
+
+def view_options(key: str, df: pd.DataFrame, data_key: Hashable | None = None
+                 ) -> tuple[str, bool, str, pd.DataFrame]:
     """Metric, log scale and distribution kind: display choices that never re-run anything; and the
     statistics for the chosen metric (they set the log scale's default)."""
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -46,7 +65,7 @@ def view_options(key: str, df: pd.DataFrame) -> tuple[str, bool, str, pd.DataFra
                                   help="Total: request written to last byte. TTFB: to the response headers "
                                        "(streams: to the first token).")
     metric = metric or "total_ms"
-    summary = stats.summarize(df, metric)
+    summary = report_numbers(df, metric, data_key)[0]
     runs = tuple(sorted(df["run_id"].astype(str).unique())) if "run_id" in df else ()
     log_scale = log_scale_toggle(c2, f"{key}_log", cd.wants_log_scale(summary), runs)
     kind = c3.segmented_control("Distribution", list(DISTRIBUTION_KINDS), format_func=DISTRIBUTION_KINDS.get,
@@ -126,27 +145,26 @@ def start_lag_notes(plan: PlanLike, summary: dict[str, Any]) -> None:
                    + "; ".join(lags) + ".")
 
 
-def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "") -> None:
-    """Everything about one stored run, from its records frame and plan (a Plan or the stored dict)."""
-    metric, log_scale, kind, summary = view_options(key, df)
-    speed = stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric)
-    json_summary = stats.route_summary(df, metric)
+def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "",
+               data_key: Hashable | None = None) -> None:
+    """Everything about one stored run, from its records frame and plan (a Plan or the stored dict).
+    `data_key` (e.g. `RunInfo.data_key`) caches the derived numbers across reruns."""
+    metric, log_scale, kind, summary = view_options(key, df, data_key)
+    _, speed, json_summary, points, counts, bars = report_numbers(df, metric, data_key)
     stream = bool(plan_value(plan, "stream", False))
     charts.metric_cards(report.headline(summary, speed), metric)
     no_hit_notice(plan, df)
     start_lag_notes(plan, json_summary)
 
-    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric, log_scale, stream))
+    charts.show(charts.latency_over_time_chart(points, metric, log_scale, stream))
     left, right = st.columns(2)
     with left:
         charts.show(charts.distribution_chart(df, metric, kind, log_scale, stream))
     with right:
-        counts = cd.cache_counts(df)
         if counts.empty:
             st.info("No measured requests yet.")
         else:
             charts.show(charts.cache_chart(counts))
-    bars = cd.percentile_bars(df, summary, metric)
     if not bars.empty:
         charts.show(charts.percentile_chart(bars, metric, log_scale, stream))
 

@@ -24,7 +24,7 @@ from components.model_picker import model_picker
 from components.params import text_generation_params
 from components.polling import poll_while_running
 from components.run_report import live_charts, run_report
-from components.run_store import get_store
+from components.run_store import history_store, run_for_display, store_notice, unsaved_run_panel
 
 require_app_shell()
 
@@ -39,7 +39,8 @@ st.caption("Send the same request N times per route, interleaved: **direct** to 
            "run is stored; see History.")
 
 connection = get_connection()
-store = get_store()
+store, store_problem = history_store()
+store_notice(store_problem)
 live: LiveRun | None = st.session_state.get(ACTIVE_KEY)
 running = live is not None and live.running
 
@@ -162,15 +163,21 @@ if not session_runs:
 st.divider()
 if st.session_state.get("cmp_show_run") not in session_runs:
     st.session_state["cmp_show_run"] = session_runs[-1]
+shown = {rid: run_for_display(store, live, rid) for rid in session_runs}
+session_runs = [rid for rid in session_runs if shown[rid] is not None]  # gone: deleted, or history lost
+if not session_runs:
+    st.stop()
 run_id = st.selectbox("Run", list(reversed(session_runs)), key="cmp_show_run",
-                      format_func=lambda rid: f"{store.get_run(rid)['name'] or 'unnamed'} · {rid}")
-meta = store.get_run(run_id)
-df = store.load_records(run_id)
+                      format_func=lambda rid: f"{shown[rid].name or 'unnamed'} · {rid}")
+meta = shown[run_id]
+df = meta.records
 if live is not None and live.run_id == run_id and live.error:
     st.error(f"The run stopped: {live.error}", icon=":material/error:")
-status = meta["status"]
+if live is not None and live.run_id == run_id:
+    unsaved_run_panel(live, store, key="cmp_unsaved")
+status = meta.status
 if status == "cancelled":
-    st.info(f"Cancelled after {meta['records']:,} requests; what was measured is kept.", icon=":material/stop:")
+    st.info(f"Cancelled after {meta.record_count:,} requests; what was measured is kept.", icon=":material/stop:")
 elif status == "failed":
     failed = df.loc[~df["ok"]]
     errors = failed["error_message"].dropna()
@@ -179,6 +186,6 @@ elif status == "failed":
     kinds = failed.loc[failed["error_message"] == reason, "error_kind"].dropna()
     hint = hint_for_kind(kinds.iloc[0]) if not kinds.empty else None
     st.error(f"No measured request succeeded: {reason}" + (f"\n\n{hint}" if hint else ""), icon=":material/error:")
-st.caption(f"Run `{run_id}` · {meta['model']} · {meta['connection_label']} · {meta['records']:,} records "
+st.caption(f"Run `{run_id}` · {meta.model} · {meta.connection_label} · {meta.record_count:,} records "
            f"· {status}")
-run_report(df, meta["plan"], key="cmp_report")
+run_report(df, meta.plan, key="cmp_report")

@@ -22,6 +22,8 @@ FIGURES = {
     "runner_concurrency16_speedup": ("x", ">="),
     "stats_100k_s": ("s", "<"),
     "emulator_rps": ("requests/s", "track"),
+    "history_first_load_s": ("s", "<"),
+    "history_rerun_s": ("s", "<"),
 }
 
 
@@ -68,3 +70,4 @@ def test_no_request_failed_in_the_quick_run(quick_run):
     runner = figures["runner_concurrency16_speedup"]["details"]
     assert runner["concurrency_1"]["errors"] == runner["concurrency_16"]["errors"] == 0
     assert figures["emulator_rps"]["details"]["errors_or_not_hit"] == 0
+    assert figures["history_rerun_s"]["details"]["exceptions"] == []  # the page ran cleanly throughout

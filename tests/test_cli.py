@@ -52,7 +52,7 @@ def test_json_summary_matches_the_stored_run(emulator, clean_env):
     assert printed["speedup"]["median_ratio"] is not None and len(printed["speedup"]["ci95"]) == 2
     with Store(clean_env) as store:
         stored = route_summary(store.load_records(printed["run_id"]))
-        assert store.get_run(printed["run_id"])["records"] == 18
+        assert store.run_info(printed["run_id"]).record_count == 18
     assert {k: printed[k] for k in stored} == stored
 
 
@@ -120,4 +120,4 @@ def test_local_starts_an_in_process_emulator(clean_env):
     summary = json.loads(out)
     assert summary["routes"]["gateway"]["hit_rate"] == 1.0
     with Store(clean_env) as store:
-        assert store.get_run(summary["run_id"])["connection_label"].startswith("local")
+        assert store.run_info(summary["run_id"]).connection_label.startswith("local")

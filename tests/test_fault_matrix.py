@@ -16,6 +16,7 @@ being kept and retried; in test_page_compare.py the direct route's unknown model
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -190,7 +191,8 @@ def assert_clear_message(at, error: type[CloudflareError], step: str, marker: st
     """An error element with the hint (and the step's own `marker`, so an earlier step's error on the same page
     does not count); no exception element and no traceback in any text."""
     assert not at.exception, f"{step}: {at.exception}"
-    shown = [e.value for e in at.error]
+    # Server text is shown Markdown-escaped (cfai.safe_markdown); compare what a person reads.
+    shown = [re.sub(r"\\([^\w\s])", r"\1", e.value) for e in at.error]
     assert any(error.default_hint in text and marker in text for text in shown), \
         f"{step}: no hint of {error.__name__} in {shown}"
     everything = " ".join(e.value for kind in ("error", "warning", "markdown", "caption") for e in getattr(at, kind))

@@ -45,9 +45,9 @@ def test_two_workers_run_the_plan_and_land_in_history(emulator, tmp_path):
 
     with Store(tmp_path / "h.sqlite3") as store:
         run_id = store_locust_records(store, data)
-        meta = store.get_run(run_id)
+        meta = store.run_info(run_id)
         frame = store.load_records(run_id)
-    assert meta["status"] == "complete" and meta["records"] == plan.total_requests and meta["name"] == "locust e2e"
+    assert meta.status == "complete" and meta.record_count == plan.total_requests and meta.name == "locust e2e"
     assert list(frame.columns) == list(RECORD_COLUMNS)
     assert frame["ttfb_ms"].notna().all() and frame["total_ms"].notna().all()
 

@@ -137,8 +137,8 @@ def test_classification_body_runs(app, kind):
     _set_plan(at, n=2)
     _run(at)
     run_id, store = _stored_run(at)
-    assert store.get_run(run_id)["model"] == "@cf/huggingface/distilbert-sst-2-int8"
-    assert store.get_run(run_id)["status"] == "complete"
+    assert store.run_info(run_id).model == "@cf/huggingface/distilbert-sst-2-int8"
+    assert store.run_info(run_id).status == "complete"
 
 
 def test_a_run_where_everything_failed_says_why(app):
@@ -150,7 +150,7 @@ def test_a_run_where_everything_failed_says_why(app):
     errors = " ".join(e.value for e in at.error)
     assert "No measured request succeeded" in errors and "no-such-model" in errors.lower()
     run_id, store = _stored_run(at)
-    assert store.get_run(run_id)["status"] == "failed"
+    assert store.run_info(run_id).status == "failed"
     assert at.metric[0].value == MISSING
 
 

@@ -11,6 +11,7 @@ import pytest
 from cfai.compare import Plan, Record, Runner, RunResult
 from cfai.stats import route_summary
 from cfai.store import Store
+from tests.bad_exports import JSON_CASES, bad_json
 
 MODEL = "@cf/huggingface/distilbert-sst-2-int8"  # the fastest emulated model: keeps the runs short
 
@@ -70,8 +71,15 @@ def test_report_numbers_equal_the_clis(app, two_runs):
     assert not any("never answered" in w.value for w in at.warning)
 
 
+def _open_tab(at, label: str):
+    at.session_state["hist_tab"] = label
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_server_side_view_finds_the_runs_gateway_logs(app, two_runs):
-    at = _open_history(app)
+    at = _open_tab(_open_history(app), "Server-side view")
     at.button(key="hist_load_logs").click().run()
     assert not at.exception, at.exception
     found = [m.value for m in at.markdown if m.value.startswith("Found")]
@@ -81,17 +89,30 @@ def test_server_side_view_finds_the_runs_gateway_logs(app, two_runs):
     assert not logs["cached"].any()  # 'unique' run: every request went to the model
 
 
-def test_rename_and_delete(app, two_runs):
+def test_rename_and_delete_keep_the_users_place(app, two_runs):
     at = _open_history(app)
-    at.text_input(key=f"hist_name_{two_runs[0]}").set_value("renamed run").run()
+    # Only the open tab is drawn: the report (two overlay charts + its four), not Manage's widgets.
+    assert not [t for t in at.text_input if t.key.startswith("hist_name_")]
+    assert len(at.get("vega_lite_chart")) == 6
+    at.selectbox(key="hist_open").set_value(two_runs[1]).run()
+    at = _open_tab(at, "Manage")
+    assert len(at.get("vega_lite_chart")) == 2  # the overlay's; the report is not computed at all
+    at.text_input(key=f"hist_name_{two_runs[1]}").set_value("renamed run").run()
     at.button(key="hist_rename").click().run()
-    assert _store().get_run(two_runs[0])["name"] == "renamed run"
-    assert any("Renamed" in s.value for s in at.success)
-    assert at.button(key="hist_delete").disabled  # not without the confirmation
-    at.checkbox(key=f"hist_delete_sure_{two_runs[0]}").check().run()
-    at.button(key="hist_delete").click().run()
-    assert list(_store().list_runs()["run_id"]) == [two_runs[1]]
+    assert not at.exception, at.exception
+    assert _store().run_info(two_runs[1]).name == "renamed run"
+    assert any("Renamed" in t.value for t in at.toast)  # a toast: nothing above the run moves
+    # The place is kept: same run, same tab, same overlay.
     assert at.selectbox(key="hist_open").value == two_runs[1]
+    assert at.session_state["hist_tab"] == "Manage" and at.button(key="hist_delete")
+    assert sorted(at.multiselect(key="hist_overlay").value) == sorted(two_runs)
+    assert at.button(key="hist_delete").disabled  # not without the confirmation
+    at.checkbox(key=f"hist_delete_sure_{two_runs[1]}").check().run()
+    at.button(key="hist_delete").click().run()
+    assert not at.exception, at.exception
+    assert list(_store().list_runs()["run_id"]) == [two_runs[0]]
+    assert at.selectbox(key="hist_open").value == two_runs[0]
+    assert at.session_state["hist_tab"] == "Manage"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -103,7 +124,7 @@ def test_export_then_import_round_trips(app, two_runs, fmt):
     at.file_uploader(key="hist_import_file").set_value((f"run.{fmt}", exported, "text/plain")).run()
     at.button(key="hist_import").click().run()
     assert not at.exception, at.exception
-    assert any("Imported" in s.value for s in at.success)
+    assert any("Imported" in t.value for t in at.toast)
     assert set(_store().list_runs()["run_id"]) == set(two_runs)
     assert at.selectbox(key="hist_open").value == two_runs[1]
 
@@ -125,7 +146,7 @@ def test_a_broken_import_shows_why_and_stores_nothing(app, two_runs):
     at.file_uploader(key="hist_import_file").set_value(("bad.json", json.dumps(doc).encode(), "text/plain")).run()
     at.button(key="hist_import").click().run()
     assert not at.exception, at.exception
-    assert any("Could not import bad.json" in e.value and "Record 3 has no seq" in e.value for e in at.error)
+    assert any("Could not import bad.json" in e.value and "record 3, seq: missing" in e.value for e in at.error)
     assert "broken-run" not in set(_store().list_runs()["run_id"])
 
 
@@ -181,3 +202,61 @@ def test_late_open_loop_warns_and_tables_show_blanks(app, far_apart_runs):
     at.segmented_control(key="hist_report_metric").set_value("ttfb_ms").run()
     specs = " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("vega_lite_chart"))
     assert "request sent → first token" in specs and "→ headers" not in specs  # streamed: TTFB = first token
+
+
+@pytest.mark.parametrize(("change", "message"), [c[1:] for c in JSON_CASES], ids=[c[0] for c in JSON_CASES])
+def test_every_malformed_export_gets_a_message_not_a_traceback(app, two_runs, change, message):
+    store = _store()
+    doc = json.loads(store.export_run(two_runs[1], "json"))
+    store.close()
+    doc["run"]["run_id"] = "broken-run"
+    at = _open_history(app)
+    at.file_uploader(key="hist_import_file").set_value(("bad.json", bad_json(doc, change), "text/plain")).run()
+    at.button(key="hist_import").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any("Could not import bad.json: nothing was stored." in e and message in e for e in errors), errors
+    assert len(_store().list_runs()) == 2
+
+
+def test_a_corrupt_history_file_leaves_the_pages_open(app):
+    path = Path(os.environ["CFAI_DATA_DIR"]) / "history.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"garbage, not SQLite " * 200)
+    at = _open_history(app)
+    notes = " ".join(w.value for w in at.warning)
+    assert str(path) in notes and "Move it aside" in notes and "history is off" in notes
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert any(str(path) in w.value for w in at.warning)
+
+
+def test_a_read_only_history_is_shown_with_writes_off(app, two_runs, monkeypatch):
+    """The tests run as root (no folder is read-only to root): the store is opened read-only as open_store
+    does when SQLite refuses to write."""
+    import components.run_store as run_store
+
+    monkeypatch.setattr(run_store, "open_store", lambda path: Store(path, read_only=True))
+    run_store._store_at.clear()
+    at = _open_history(app)
+    assert any("open read-only" in w.value for w in at.warning)
+    assert at.file_uploader(key="hist_import_file").proto.disabled
+    assert at.selectbox(key="hist_open").value == two_runs[0] and at.get("vega_lite_chart")
+    at = _open_tab(at, "Manage")
+    assert at.button(key="hist_rename").disabled and at.button(key="hist_delete").disabled
+    run_store._store_at.clear()
+
+
+def test_the_gateway_id_is_a_field_not_read_from_the_label(app):
+    """A gateway id the old label regex could not read (it took the label's last word)."""
+    store = _store()
+    plan = Plan(model=MODEL, body={"text": "x"}, n=1, warmup=0, name="renamed gw")
+    store.begin_run("run-gw", plan, connection_label="local · account local · gateway demo · extra")
+    store.add_records("run-gw", [Record(run_id="run-gw", seq=0, route="gateway", warmup=False,
+                                        intended_start_s=0.0, actual_start_s=0.0, status=200, ok=True,
+                                        total_ms=1.0, cache_status="MISS")])
+    store.finish_run("run-gw")
+    assert store.run_info("run-gw").gateway_id == "demo"
+    store.close()
+    at = _open_tab(_open_history(app), "Server-side view")
+    assert at.button(key="hist_load_logs")

@@ -29,8 +29,8 @@ def test_server_side_view_pages_through_the_logs_and_matches_ids(client, store):
                                       warmup=1), store)
     assert live.wait(30)
     records = store.load_records(live.run_id)
-    meta = store.get_run(live.run_id)
-    view = fetch_run_logs(client, records, started_at=meta["created_at"], finished_at=meta["finished_at"],
+    meta = store.run_info(live.run_id)
+    view = fetch_run_logs(client, records, started_at=meta.created_at, finished_at=meta.finished_at,
                           per_page=2)
     assert view.error is None and view.wanted == 6 and view.found == 6 and not view.missing
     assert view.pages >= 3  # 6 ids at 2 per page

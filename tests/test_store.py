@@ -6,12 +6,15 @@ import io
 import json
 import sqlite3
 import threading
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 from cfai.compare import Plan, Record, RunResult, records_frame
-from cfai.store import Store, StoreError, default_db_path
+from cfai.run_import import MAX_PROBLEMS, RunImportError
+from cfai.store import Store, StoredRun, StoreError, StoreUnavailable, default_db_path, open_store
+from tests.bad_exports import JSON_CASES, bad_json
 
 
 def make_records(run_id: str, n: int = 6) -> list[Record]:
@@ -50,16 +53,19 @@ def test_save_and_load_round_trip(store):
     result = make_result()
     store.save_run(result)
     pd.testing.assert_frame_equal(store.load_records("run-1"), result.to_frame())
-    meta = store.get_run("run-1")
-    assert meta["name"] == "first" and meta["status"] == "complete" and meta["records"] == 6
-    assert meta["routes"] == ["direct", "gateway"] and meta["created_at"] == 1_700_000_000.5
-    assert store.get_plan("run-1").body == {"prompt": "hi"}
+    run = store.get_run("run-1")
+    assert isinstance(run, StoredRun) and isinstance(run.plan, Plan)
+    assert run.name == "first" and run.status == "complete" and run.record_count == 6
+    assert run.routes == ("direct", "gateway") and run.created_at == 1_700_000_000.5
+    assert (run.mode, run.account_id, run.gateway_id) == ("local", "local", "demo")
+    pd.testing.assert_frame_equal(run.records, result.to_frame())
+    assert run.plan.body == {"prompt": "hi"} and store.get_plan("run-1") == run.plan
 
 
 def test_wal_and_schema_version(store):
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     db.close()
 
 
@@ -68,7 +74,7 @@ def test_newer_schema_is_refused(tmp_path):
     db = sqlite3.connect(path)
     db.execute("PRAGMA user_version=99")
     db.close()
-    with pytest.raises(StoreError, match="newer version"):
+    with pytest.raises(StoreUnavailable, match="newer version"):
         Store(path)
 
 
@@ -80,11 +86,11 @@ def test_incremental_saving_survives_a_crash(tmp_path):
     first.add_records("run-2", result.records[:3])
     # no finish_run: the process "crashed"; a new Store on the same file sees what was measured
     again = Store(path)
-    assert again.get_run("run-2")["status"] == "running"
+    assert again.run_info("run-2").status == "running"
     assert len(again.load_records("run-2")) == 3
     again.add_records("run-2", result.records[3:])
     again.finish_run("run-2", cancelled=True)
-    assert again.get_run("run-2")["status"] == "cancelled"
+    assert again.run_info("run-2").status == "cancelled"
     first.close()
     again.close()
 
@@ -101,7 +107,7 @@ def test_list_rename_delete(store):
     assert runs.loc[0, "records"] == 6 and runs.loc[0, "routes"] == "direct,gateway"
     assert runs.loc[0, "created_at"] == pd.Timestamp(1_700_000_060.5, unit="s", tz="UTC")
     store.rename_run("old", "renamed")
-    assert store.get_run("old")["name"] == "renamed"
+    assert store.run_info("old").name == "renamed"
     store.delete_run("old")
     assert list(store.list_runs()["run_id"]) == ["new"]
     assert store.load_records("old").empty  # records went with the run
@@ -127,8 +133,8 @@ def test_export_import_round_trip(store, tmp_path, fmt):
     run_id = other.import_run(data, fmt)
     assert run_id == "run-1"
     pd.testing.assert_frame_equal(other.load_records(run_id), store.load_records("run-1"))
-    a, b = store.get_run("run-1"), other.get_run(run_id)
-    assert a == b
+    a, b = store.run_info("run-1"), other.run_info(run_id)
+    assert replace(a, revision=0) == replace(b, revision=0) and b.gateway_id == "demo"
     other.close()
 
 
@@ -137,7 +143,7 @@ def test_reimport_of_an_existing_id_gets_a_new_one(store, fmt):
     store.save_run(make_result())
     new_id = store.import_run(store.export_run("run-1", fmt), fmt)
     assert new_id != "run-1"
-    assert store.get_run(new_id)["name"] == "first (imported)"
+    assert store.run_info(new_id).name == "first (imported)"
     recs = store.load_records(new_id)
     assert len(recs) == 6 and set(recs["run_id"]) == {new_id}
 
@@ -160,13 +166,13 @@ def test_json_export_shape(store):
 
 
 @pytest.mark.parametrize(("data", "fmt", "message"), [
-    (b"not json", "json", "Not a JSON export"),
+    (b"not json", "json", "Not a Workers AI Lab run export"),
     (b'{"format": "other"}', "json", "Not a Workers AI Lab"),
     (b"a,b\n1,2\n", "csv", "columns missing"),
     (b"{}", "xml", "Unknown import format"),
 ])
 def test_bad_imports_are_refused_clearly(store, data, fmt, message):
-    with pytest.raises(StoreError, match=message):
+    with pytest.raises(RunImportError, match=message):
         store.import_run(data, fmt)
 
 
@@ -199,22 +205,80 @@ def _export_doc(store) -> dict:
     return json.loads(store.export_run("run-1", "json"))
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda doc: doc["records"][2].pop("seq"), "Record 3 has no seq"),
-    (lambda doc: doc["records"][0].pop("ok"), "Record 1 has no ok"),
-    (lambda doc: doc["records"][1].update(seq=0), "Record 2 repeats seq 0"),
-    (lambda doc: doc["records"][4].update(total_ms="fast"), "Record 5: total_ms 'fast' is not a number"),
-    (lambda doc: doc["run"].update(created_at="yesterday"), "created_at 'yesterday' is not a time"),
-    (lambda doc: doc["run"].update(status="great"), "status 'great' is not one of"),
-])
+@pytest.mark.parametrize(("change", "message"), [c[1:] for c in JSON_CASES], ids=[c[0] for c in JSON_CASES])
 def test_bad_import_is_refused_and_leaves_nothing_behind(tmp_path, store, change, message):
     doc = _export_doc(store)
-    change(doc)
     other = Store(tmp_path / "other.sqlite3")
-    with pytest.raises(StoreError, match=message):
-        other.import_run(json.dumps(doc).encode(), "json")
+    with pytest.raises(RunImportError) as caught:
+        other.import_run(bad_json(doc, change), "json")
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+    assert len(str(caught.value)) < 2_000  # a huge field is named, not echoed
     assert other.list_runs().empty and other.load_records("run-1").empty  # no half-imported run
     other.close()
+
+
+def test_every_problem_is_listed_capped(tmp_path, store):
+    doc = _export_doc(store)
+    for record in doc["records"]:
+        record.update(bytes=-1, route="nowhere")
+    doc["run"]["plan"]["routes"] = "direct"
+    with pytest.raises(RunImportError) as caught:
+        store.import_run(json.dumps(doc).encode(), "json")
+    problems = caught.value.problems
+    assert "run.plan.routes: input should be a valid array (found 'direct')." in problems
+    assert "record 6, bytes: input should be greater than or equal to 0 (found -1)." in problems
+    assert len([p for p in problems if p.startswith("record ")]) == 12  # 6 records, 2 problems each
+
+    many = _export_doc(store)
+    many["records"] = [dict(many["records"][0], seq=i, route="x") for i in range(100)]
+    with pytest.raises(RunImportError) as caught:
+        store.import_run(json.dumps(many).encode(), "json")
+    assert len(caught.value.problems) == MAX_PROBLEMS + 1
+    assert caught.value.problems[-1] == "... and 80 more problem(s)."
+
+
+def test_absurd_nesting_and_oversized_files_are_refused_before_parsing(store, monkeypatch):
+    deep = b'{"format": "workers-ai-lab/run", "version": 1, "run": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(RunImportError, match="Not valid JSON: recursion limit"):
+        store.import_run(deep, "json")
+    import cfai.run_import as run_import
+
+    monkeypatch.setattr(run_import, "MAX_IMPORT_BYTES", 1000)
+    with pytest.raises(RunImportError, match="imports are limited to"):
+        store.import_run(b" " * 1001, "json")
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("seq", "-3", "record 2, seq"),
+    ("bytes", "-1", "record 2, bytes"),
+    ("total_ms", "nan", "record 2, total_ms"),
+    ("tokens_out", str(2**64), "record 2, tokens_out"),
+    ("route", "d", "record 2, route"),
+    ("run_id", "../x", "column run_id"),
+    ("run_plan", '{"model": "@cf/x", "body": {"p": 1}, "routes": "direct", "n": 1}', "column run_plan, routes"),
+    ("run_status", "great", "column run_status"),
+])
+def test_bad_csv_cells_are_named(tmp_path, store, column, value, message):
+    store.save_run(make_result())
+    frame = pd.read_csv(io.BytesIO(store.export_run("run-1", "csv")), dtype=str, keep_default_na=False)
+    if column.startswith("run_"):  # run metadata: the same on every row
+        frame[column] = value
+    else:
+        frame.loc[1, column] = value
+    other = Store(tmp_path / "other.sqlite3")
+    with pytest.raises(RunImportError) as caught:
+        other.import_run(frame.to_csv(index=False).encode(), "csv")
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+    assert other.list_runs().empty
+    other.close()
+
+
+def test_a_csv_cell_beyond_the_limit_is_refused_as_it_is_read(store):
+    store.save_run(make_result())
+    frame = pd.read_csv(io.BytesIO(store.export_run("run-1", "csv")), dtype=str, keep_default_na=False)
+    frame.loc[0, "error_message"] = "x" * 3_000_000
+    with pytest.raises(RunImportError, match="field larger than field limit"):
+        store.import_run(frame.to_csv(index=False).encode(), "csv")
 
 
 def test_bad_csv_import_names_the_record(tmp_path, store):
@@ -222,7 +286,7 @@ def test_bad_csv_import_names_the_record(tmp_path, store):
     frame = pd.read_csv(io.BytesIO(store.export_run("run-1", "csv")))
     frame.loc[3, "seq"] = None  # a blank cell; normalising would have made it seq 0 and overwritten record 1
     other = Store(tmp_path / "other.sqlite3")
-    with pytest.raises(StoreError, match="Record 4 has no seq"):
+    with pytest.raises(RunImportError, match="record 4, seq: missing"):
         other.import_run(frame.to_csv(index=False).encode(), "csv")
     assert other.list_runs().empty
     other.close()
@@ -233,7 +297,110 @@ def test_a_database_error_during_import_rolls_back(tmp_path, store):
     other = Store(tmp_path / "other.sqlite3")
     other._db.execute("CREATE TRIGGER no_records BEFORE INSERT ON records "
                       "BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
-    with pytest.raises(StoreError, match="could not be stored.*disk says no"):
+    with pytest.raises(StoreError, match="Could not import the run.*disk says no"):
         other.import_run(json.dumps(doc).encode(), "json")
     assert other.list_runs().empty  # the run row went with the records
     other.close()
+
+
+# --- database faults ---------------------------------------------------------------------------------------
+def test_a_schema_1_history_is_upgraded_with_the_connection_as_fields(tmp_path):
+    """Histories written before the connection was stored as fields: read back once from the label."""
+    from cfai.store import _SCHEMA_V1
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA_V1 + "PRAGMA user_version=1;")
+    plan = make_result().plan
+    db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               ("old-1", "old", 1.0, 2.0, plan.model, "direct,gateway", 2, "complete",
+                "cloudflare · account abc123 · gateway my-gw", json.dumps(plan.to_dict())))
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        info = store.run_info("old-1")
+        assert (info.mode, info.account_id, info.gateway_id) == ("cloudflare", "abc123", "my-gw")
+
+
+def test_a_corrupt_file_names_itself_and_what_to_do(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"this is not a database, just some bytes " * 100)
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store(path)
+    assert caught.value.kind == "corrupt"
+    assert str(path) in str(caught.value) and "Move it aside" in str(caught.value)
+
+
+@pytest.fixture
+def locked_by_another_process(tmp_path):
+    """A second process holding the history's write lock (WAL: readers still read, writers wait)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "history.sqlite3"
+    Store(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.readline()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"  # readiness: the lock is held
+    yield path
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    holder.wait(10)
+
+
+def test_a_lock_held_by_another_process_is_named(locked_by_another_process):
+    path = locked_by_another_process
+    store = Store(path, timeout_s=0.2)
+    assert store.list_runs().empty  # reading still works
+    with pytest.raises(StoreUnavailable) as caught:
+        store.begin_run("r", make_result().plan)
+    assert caught.value.kind == "locked"
+    assert str(path) in str(caught.value) and "locked by another program" in str(caught.value)
+    store.close()
+
+
+def test_a_full_disk_says_so_instead_of_cannot_rollback(store):
+    """SQLite's own SQLITE_FULL, from a page limit: the transaction is gone when the error arrives, and the
+    store must not answer with the ROLLBACK's 'cannot rollback - no transaction is active'."""
+    result = make_result()
+    store.begin_run("run-1", result.plan)
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+    many = [Record(run_id="run-1", seq=i, route="direct", warmup=False, intended_start_s=0.0, actual_start_s=0.0,
+                   status=200, ok=True, total_ms=1.0, error_message="x" * 500) for i in range(2000)]
+    with pytest.raises(StoreUnavailable) as caught:
+        store.add_records("run-1", many)
+    assert caught.value.kind == "full", caught.value
+    assert "is full" in str(caught.value) and "cannot rollback" not in str(caught.value)
+    assert str(store.path) in str(caught.value)
+    assert store.load_records("run-1").empty  # all or nothing
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+    store.add_records("run-1", many)  # space again: the same store works on
+    assert len(store.load_records("run-1")) == 2000
+
+
+def test_a_history_that_cannot_be_written_opens_read_only(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    with Store(path) as writer:
+        writer.save_run(make_result())
+    reader = Store(path, read_only=True)
+    assert reader.read_only and list(reader.list_runs()["run_id"]) == ["run-1"]
+    assert len(reader.get_run("run-1").records) == 6 and reader.export_run("run-1", "json")
+    for write in (lambda: reader.rename_run("run-1", "x"), lambda: reader.delete_run("run-1"),
+                  lambda: reader.import_run(b"{}", "json")):
+        with pytest.raises(StoreUnavailable, match="read-only") as caught:
+            write()
+        assert caught.value.kind == "read_only" and str(tmp_path) in str(caught.value)
+    reader.close()
+
+
+def test_sqlite_refusing_writes_is_reported_as_a_read_only_folder(store):
+    """SQLITE_READONLY (what a folder without write permission gives) from SQLite itself (query_only: the
+    tests run as root, for whom no folder is read-only)."""
+    store._db.execute("PRAGMA query_only = 1")
+    with pytest.raises(StoreUnavailable) as caught:
+        store.begin_run("r", make_result().plan)
+    assert caught.value.kind == "read_only" and str(store.path.parent) in str(caught.value)

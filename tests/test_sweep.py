@@ -171,10 +171,10 @@ def test_a_real_three_step_sweep_is_one_stored_run(client, tmp_path):
 
     with Store(tmp_path / "h.sqlite3") as store:
         store.save_run(result.to_run_result())
-        meta = store.get_run(result.run_id)
+        meta = store.run_info(result.run_id)
         frame = store.load_records(result.run_id)
-        assert meta["status"] == "complete" and meta["records"] == 30
-        again = sweep_from_stored_plan(meta["plan"])
+        assert meta.status == "complete" and meta.record_count == 30
+        again = sweep_from_stored_plan(meta.plan)
         assert again is not None and again.concurrencies == (1, 2, 4)
         summary = analyze(frame, again)
         assert [(s["step"], s["route"]) for s in summary["steps"]] == [
