@@ -101,6 +101,7 @@ class Connection:
     gateway_base_url: str = CLOUDFLARE_GATEWAY_BASE
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    deadline_s: float = 120.0  # total time one call may take, whole or streamed (issue 10.6)
 
     def __repr__(self) -> str:
         return (
