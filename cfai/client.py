@@ -382,7 +382,7 @@ class Client:
         result.raw_body = scrub_secrets(text, self._secrets)
         if 300 <= result.status < 400:
             location = scrub_secrets(result.headers.get("location", "") or "(no Location header)", self._secrets)
-            result.error = RedirectError(f"The server redirected the request to {location[:300]}, not followed.",
+            result.error = RedirectError(f"HTTP {result.status}: redirected to {location[:300]}, not followed.",
                                          status=result.status, url=result.url)
             return
         try:

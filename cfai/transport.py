@@ -145,6 +145,7 @@ class TimedHTTPResponse(http.client.HTTPResponse):
     cfai_body_at: float | None = None
     cfai_body_error: BaseException | None = None
     cfai_limits: CallLimits | None = None
+    cfai_body: bytes = b""
 
     def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
@@ -182,7 +183,7 @@ class TimedHTTPResponse(http.client.HTTPResponse):
             pieces = []
         except (OSError, http.client.HTTPException) as exc:  # timeout, reset, deadline: keep what arrived
             self.cfai_body_error = exc
-        body = b"".join(pieces)
+        body = self.cfai_body = b"".join(pieces)
         self.cfai_body_at = _clock()
         if self.cfai_body_error is not None:
             self._close_conn()  # half-read: the connection must not carry another request
@@ -301,16 +302,27 @@ class TimingAdapter(HTTPAdapter):
             # read it later through its generators. Decoded in pieces, so a gzip bomb stops at the cap.
             limit = original.cfai_limits.max_body_bytes if original.cfai_limits else MAX_BODY_BYTES
             error: BaseException | None = original.cfai_body_error
-            response._content = read_capped(resp, limit)
-            if response._content is None:
-                response._content, error = b"", BodyTooLarge(limit)
+            if error is not None:  # cut short: keep the bytes as they came (a partial body cannot be decoded)
+                response._content = original.cfai_body
+            else:
+                try:
+                    response._content = read_capped(resp, limit)
+                except Exception as exc:  # noqa: BLE001 - e.g. urllib3's DecodeError for a broken gzip body
+                    response._content, error = b"", exc
+                if response._content is None:
+                    response._content, error = b"", BodyTooLarge(limit)
             response._content_consumed = True
             response.cfai_body_error = error  # type: ignore[attr-defined]
         return response
 
 
 def read_capped(raw: Any, limit: int) -> bytes | None:
-    """All of a urllib3 response's decoded body, or None once it passes `limit` bytes (reading stops)."""
+    """All of a urllib3 response's decoded body, or None once it passes `limit` bytes (reading stops;
+    at once when Content-Length announces more)."""
+    announced = str(raw.headers.get("content-length") or "").strip()
+    if announced.isdigit() and int(announced) > limit:
+        raw.close()
+        return None
     pieces: list[bytes] = []
     size = 0
     while True:
