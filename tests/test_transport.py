@@ -34,6 +34,7 @@ from cfai.transport import (
     read_capped,
     wire_timing,
 )
+from tests.conftest import ROOT
 from tests.hostile_server import HostileServer
 
 SST2 = "@cf/huggingface/distilbert-sst-2-int8"
@@ -85,8 +86,8 @@ def test_http_client_getresponse_builds_the_connections_response_class():
 
 # --- urllib3 -------------------------------------------------------------------------------------------
 def test_urllib3_version_is_the_pinned_one():
-    pinned = next(line.split("==")[1].strip() for line in open("requirements.txt")
-                  if line.startswith("urllib3=="))
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    pinned = next(line.split("==")[1].strip() for line in lines if line.startswith("urllib3=="))
     assert urllib3.__version__ == pinned
 
 
