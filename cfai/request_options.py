@@ -110,12 +110,11 @@ class GatewayOptions:
         text (stripped). A missing value (None or NaN, as a data editor gives) is the empty string."""
         metadata: dict[str, MetadataValue] = {}
         for row in rows:
-            key = str(row.get("key") or "").strip()
+            key = "" if _is_missing(row.get("key")) else str(row.get("key")).strip()
             if not key:
                 continue
             value = row.get("value")
-            missing = value is None or (isinstance(value, float) and math.isnan(value))
-            metadata[key] = _typed("" if missing else str(value).strip())
+            metadata[key] = _typed("" if _is_missing(value) else str(value).strip())
         return metadata
 
     def metadata_rows(self) -> list[dict[str, str]]:
@@ -135,6 +134,16 @@ class GatewayOptions:
                 options[name] = options[name].strip() or None
         metadata = cls.metadata_from_rows(rows)
         return cls(metadata=metadata or None, **options)
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN or pandas' NA (what an editor's empty cell holds), without importing pandas."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # only NaN differs from itself
+    except TypeError:  # pandas.NA refuses to be a bool: it is the missing value
+        return True
 
 
 def _typed(raw: str) -> MetadataValue:

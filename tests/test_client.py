@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
+import pandas as pd
 import pytest
 
 from cfai.client import Client, GatewayOptions, RetryPolicy
@@ -441,9 +442,9 @@ def test_unsendable_header_values_are_refused_before_sending(hostile, options, w
 def test_gateway_options_round_trip_the_ui_rows():
     rows = [{"key": "user", "value": " ann "}, {"key": "n", "value": "2"}, {"key": "ok", "value": "true"},
             {"key": "r", "value": "0.5"}, {"key": " ", "value": "skipped"}, {"key": "empty", "value": float("nan")},
-            {"key": "nan", "value": "nan"}]
+            {"key": "nan", "value": "nan"}, {"key": "na", "value": pd.NA}, {"key": pd.NA, "value": "x"}]
     options = GatewayOptions.from_rows(rows, cache_ttl=300, cache_key="  ")
-    assert options.metadata == {"user": "ann", "n": 2, "ok": True, "r": 0.5, "empty": "", "nan": "nan"}
+    assert options.metadata == {"user": "ann", "n": 2, "ok": True, "r": 0.5, "empty": "", "nan": "nan", "na": ""}
     assert options.cache_key is None and options.cache_ttl == 300
     assert GatewayOptions.metadata_from_rows(options.metadata_rows()) == options.metadata
     assert GatewayOptions.from_rows([]).metadata is None
