@@ -185,7 +185,7 @@ class TimedHTTPResponse(http.client.HTTPResponse):
             self.cfai_body_error = exc
         body = self.cfai_body = b"".join(pieces)
         self.cfai_body_at = _clock()
-        if self.cfai_body_error is not None:
+        if self.cfai_body_error is not None and self.fp is not None:
             self._close_conn()  # half-read: the connection must not carry another request
         # Hand the bytes on as if they were still on the wire: a plain body of known length.
         self.fp = io.BytesIO(body)  # type: ignore[assignment]
