@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -181,12 +182,13 @@ def test_local_starts_an_in_process_emulator(clean_env):
 
 
 # --- Ctrl-C: a subprocess sent SIGINT ---------------------------------------------------------------------
-def _start_cli(emulator, tmp_path, *extra: str) -> tuple[subprocess.Popen, list[str]]:
+def _start_cli(base_url: str, tmp_path, *extra: str) -> tuple[subprocess.Popen, list[str], threading.Thread]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
     env["CFAI_DATA_DIR"] = str(tmp_path / "data")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cfai", "compare", *emulator_args(emulator), "--model", CLASSIFIER, "--text", "x",
-         "--routes", "direct", "--warmup", "0", "--json", *extra],
+        [sys.executable, "-m", "cfai", "compare", "--api-base", f"{base_url}/client/v4", "--gateway-base",
+         f"{base_url}/v1", "--model", CLASSIFIER, "--text", "x", "--routes", "direct", "--warmup", "0", "--json",
+         *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     err: list[str] = []
@@ -195,26 +197,34 @@ def _start_cli(emulator, tmp_path, *extra: str) -> tuple[subprocess.Popen, list[
         for chunk in iter(lambda: proc.stderr.read1(4096), b""):
             err.append(chunk.decode())
 
-    threading.Thread(target=read_stderr, daemon=True).start()
-    return proc, err
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    return proc, err, reader
 
 
-def _wait_for(err: list[str], text: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while text not in "".join(err):  # readiness: what the CLI printed, not a fixed sleep
+def _wait_for(condition: Callable[[], bool], what: str, proc: subprocess.Popen, err: list[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():  # readiness: what the CLI printed or the server saw, not a fixed sleep
         assert proc.poll() is None, "".join(err)
-        assert time.monotonic() < deadline, f"{text!r} never appeared: {''.join(err)!r}"
+        assert time.monotonic() < deadline, f"{what} never happened: {''.join(err)!r}"
         time.sleep(0.02)
 
 
+def _finish(proc: subprocess.Popen, reader: threading.Thread, seconds: float) -> tuple[str, int]:
+    proc.wait(timeout=seconds)
+    out = proc.stdout.read().decode()
+    reader.join(10)  # all of stderr is read
+    return out, proc.returncode
+
+
 def test_ctrl_c_prints_the_summary_and_stores_the_run_as_cancelled(emulator, clean_env, tmp_path):
-    proc, err = _start_cli(emulator, tmp_path, "--n", "200", "--concurrency", "2",
-                           "--header", "x-emulator-delay-ms:100")
-    _wait_for(err, "requests", proc)  # progress: some requests are measured, others in flight
+    proc, err, reader = _start_cli(emulator.base_url, tmp_path, "--n", "200", "--concurrency", "2",
+                                   "--header", "x-emulator-delay-ms:100")
+    _wait_for(lambda: "requests" in "".join(err), "progress", proc, err)  # some measured, others in flight
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out, code = _finish(proc, reader, 60)
     errors = "".join(err)
-    assert proc.returncode == 130, errors
+    assert code == 130, errors
     assert "Traceback" not in errors and "KeyError" not in errors
     summary = json.loads(out)
     assert summary["status"] == "cancelled"
@@ -226,18 +236,20 @@ def test_ctrl_c_prints_the_summary_and_stores_the_run_as_cancelled(emulator, cle
     assert f"cancelled: {measured} request(s) measured" in errors
 
 
-def test_a_second_ctrl_c_stops_waiting_for_requests_in_flight(emulator, clean_env, tmp_path):
-    proc, err = _start_cli(emulator, tmp_path, "--n", "5", "--header", "x-emulator-delay-ms:20000",
-                           "--timeout", "60")
-    _wait_for(err, "deadline 60 s per request", proc)  # the run header: the first request is in flight
-    proc.send_signal(signal.SIGINT)
-    _wait_for(err, "Press Ctrl-C again", proc)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=15)  # well before the 20 s the request in flight would take
+def test_a_second_ctrl_c_stops_waiting_for_requests_in_flight(clean_env, tmp_path):
+    from tests.hostile_server import HostileServer
+
+    with HostileServer("stall") as server:  # answers nothing: the request stays in flight
+        proc, err, reader = _start_cli(server.base_url, tmp_path, "--n", "5", "--timeout", "60")
+        _wait_for(lambda: len(server.requests) >= 1, "the first request", proc, err)
+        proc.send_signal(signal.SIGINT)
+        _wait_for(lambda: "Press Ctrl-C again" in "".join(err), "the cancelling notice", proc, err)
+        proc.send_signal(signal.SIGINT)
+        out, code = _finish(proc, reader, 15)  # long before the 60 s deadline of the request in flight
     errors = "".join(err)
-    assert proc.returncode == 130, errors
+    assert code == 130, errors
     assert "Traceback" not in errors and "still in flight were not recorded" in errors
     summary = json.loads(out)
-    assert summary["status"] == "cancelled"
+    assert summary["status"] == "cancelled" and len(server.requests) == 1  # nothing new was sent
     with Store(clean_env) as store:
         assert store.get_run(summary["run_id"])["status"] == "cancelled"
