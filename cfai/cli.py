@@ -1,6 +1,8 @@
 """Command line for automation: `python -m cfai compare ...` (more subcommands can be added to `build_parser`).
 
-Exit codes: 0 ok, 2 bad arguments or settings, 1 the run failed entirely (no measured request succeeded).
+Exit codes: 0 ok, 2 bad arguments or settings, 1 the run failed entirely (no measured request succeeded; the
+most common error and its hint are printed on stderr), 130 cancelled with Ctrl-C (what was measured is
+stored as a cancelled run and summarised).
 The summary printed with --json is built from the records as stored, by `cfai.stats.route_summary`, the same
 function the Compare and History pages call, so the numbers agree.
 """
@@ -8,6 +10,7 @@ function the Compare and History pages call, so the numbers agree.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
@@ -15,11 +18,16 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
+from urllib.parse import urlparse
 
 from cfai import jobs
 from cfai.catalog import DEFAULT_TEXT_GENERATION_MODEL
 from cfai.compare import Runner, RunResult, connection_label
 from cfai.config import (
+    CLOUDFLARE_API_BASE,
+    CLOUDFLARE_GATEWAY_BASE,
+    ENV_ACCOUNT_ID,
+    ENV_API_TOKEN,
     LOCAL_ACCOUNT_ID,
     LOCAL_API_TOKEN,
     LOCAL_GATEWAY_ID,
@@ -29,11 +37,13 @@ from cfai.config import (
     connection_from_settings,
     local_connection,
 )
+from cfai.failures import summarize_failures
 from cfai.format import format_count, format_interval, format_ms, format_percent, format_ratio
 from cfai.plan import MAX_CONCURRENCY, Plan
+from cfai.request_options import header_problems
 from cfai.routes import ROUTES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 DEFAULT_PROMPT = "In one sentence, what does a cache in front of an AI model save?"
 
 
@@ -76,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="identical: later gateway requests hit the cache; unique: every request misses")
     p.add_argument("--cache-ttl", type=int, default=300,
                    help="cf-aig-cache-ttl on the gateway route, seconds (default 300; 0 sends none)")
-    p.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="total deadline per request, seconds (default 60): a request still unfinished after S "
+                   "seconds, however steadily bytes trickle in or a stream keeps going, is stopped and recorded "
+                   "as a 'deadline' error with what arrived")
     p.add_argument("--name", default="", help="a name for the stored run")
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
                    help="extra request header, repeatable (e.g. x-emulator-delay-ms:50 against the emulator)")
@@ -119,6 +132,9 @@ def parse_headers(items: Sequence[str]) -> dict[str, str]:
         if not sep or not name.strip():
             raise UsageError(f"--header {item!r}: write it as NAME:VALUE.")
         headers[name.strip()] = value.strip()
+    problems = header_problems(headers)
+    if problems:
+        raise UsageError("--header: " + " ".join(problems))
     return headers
 
 
@@ -150,15 +166,7 @@ def connection_from_args(args: argparse.Namespace, env: dict[str, str], stack: E
     settings = cloudflare_settings(env)
     cloud = connection_from_settings(settings)
     if args.api_base or args.gateway_base:
-        if cloud is None:
-            base = Connection(mode="local", account_id=LOCAL_ACCOUNT_ID, api_token=LOCAL_API_TOKEN,
-                              gateway_id=LOCAL_GATEWAY_ID)
-        else:
-            base = cloud
-        changes = {k: v for k, v in (("api_base_url", args.api_base), ("gateway_base_url", args.gateway_base)) if v}
-        if args.gateway_id:
-            changes["gateway_id"] = args.gateway_id
-        return base.with_changes(**changes)
+        return _connection_for_bases(args, settings)
     if cloud is None:
         raise UsageError(
             "No Cloudflare credentials: set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN (and "
@@ -166,6 +174,50 @@ def connection_from_args(args: argparse.Namespace, env: dict[str, str], stack: E
         )
     conn = cloud.with_changes(gateway_id=args.gateway_id) if args.gateway_id else cloud
     problems = conn.validate()
+    if problems:
+        raise UsageError(" ".join(str(p) for p in problems))
+    return conn
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for http(s) URLs on this machine (localhost, 127.0.0.0/8, ::1): where a placeholder token may go."""
+    host = (urlparse(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _connection_for_bases(args: argparse.Namespace, settings: dict[str, str]) -> Connection:
+    """--api-base/--gateway-base: the token and ids from the environment when set (whatever the account id),
+    else the emulator's placeholders, but only for bases on this machine: a placeholder token never goes to
+    another host, and a real base without a token is refused rather than sent a fake one."""
+    api_base = args.api_base or settings.get("api_base_url") or CLOUDFLARE_API_BASE
+    gateway_base = args.gateway_base or settings.get("gateway_base_url") or CLOUDFLARE_GATEWAY_BASE
+    local = is_loopback_url(api_base) and is_loopback_url(gateway_base)
+    token = settings.get("api_token") or ""
+    account = settings.get("account_id") or ""
+    if not token and not local:
+        remote = api_base if not is_loopback_url(api_base) else gateway_base
+        raise UsageError(
+            f"{remote} is not on this machine and {ENV_API_TOKEN} is not set: set it (and {ENV_ACCOUNT_ID}) "
+            "to call that base. Without a token, --api-base/--gateway-base must point at this machine "
+            "(e.g. the emulator at http://127.0.0.1:8787)."
+        )
+    if token and not account and not local:
+        raise UsageError(f"Set {ENV_ACCOUNT_ID} to call {api_base} with {ENV_API_TOKEN}.")
+    conn = Connection(
+        mode="cloudflare" if token else "local",
+        account_id=account or LOCAL_ACCOUNT_ID,
+        api_token=token or LOCAL_API_TOKEN,
+        gateway_id=args.gateway_id or settings.get("gateway_id") or (LOCAL_GATEWAY_ID if local else ""),
+        gateway_token=settings.get("gateway_token") or None,
+        api_base_url=api_base,
+        gateway_base_url=gateway_base,
+    )
+    problems = [p for p in conn.validate() if not (local and p.field == "account_id")]
     if problems:
         raise UsageError(" ".join(str(p) for p in problems))
     return conn
@@ -229,40 +281,78 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
         stack.callback(store.close)
         # Saved as it goes: Ctrl-C or a crash keeps what was measured.
         store.begin_run(runner.run_id, plan, connection_label=connection_label(conn))
+        if not args.quiet:
+            err.write(f"run {runner.run_id}: {plan.model}, routes {','.join(plan.routes)}, {plan.n} measured + "
+                      f"{plan.warmup} warm-up per route, {_deadline_words(plan)}\n")
+            err.flush()
         progress = None if args.quiet else _progress_printer(runner.total, err)
+        recording = threading.Lock()
+        accepting = [True]  # cleared once the run is over: a request abandoned in flight is not stored later
 
         def on_record(record: Any) -> None:
-            store.add_records(runner.run_id, [record])
-            if progress:
-                progress(record)
+            with recording:
+                if not accepting[0]:
+                    return
+                store.add_records(runner.run_id, [record])
+                if progress:
+                    progress(record)
 
         cancel = threading.Event()
         try:
-            result = _run_in_thread(runner, on_record, cancel)
+            result = _run_in_thread(runner, on_record, cancel, err)
         finally:
+            with recording:
+                accepting[0] = False
             # On Ctrl-C the run is cancelled and stored as such: what was measured is kept.
             store.finish_run(runner.run_id, cancelled=cancel.is_set())
         status = store.run_info(runner.run_id).status
-        summary = {"run_id": runner.run_id, "status": status, "model": plan.model,
-                   **route_summary(store.load_records(runner.run_id))}
+        records = store.load_records(runner.run_id)
+        summary = {"run_id": runner.run_id, "status": status, "model": plan.model, "deadline_s": plan.timeout_s,
+                   **route_summary(records)}
+        failure = summarize_failures(records)
+        if failure is not None and status == "failed":
+            summary["failure"] = failure.to_dict()
     if args.json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
-        out.write(f"run {summary['run_id']} ({status}), model {plan.model}, stored in {store.path}\n\n")
+        out.write(f"run {summary['run_id']} ({status}), model {plan.model}, {_deadline_words(plan)}, "
+                  f"stored in {store.path}\n\n")
         out.write(format_table(summary) + "\n")
     lag_warning = start_lag_warning(summary, open_loop=plan.rate is not None)
     if lag_warning:  # on stderr, so --json output stays one JSON document
         err.write(f"warning: {lag_warning}\n")
-    if result.cancelled:
+    if cancel.is_set():
+        kept = len(records)
+        err.write(f"cancelled: {kept} request(s) measured and stored as run {runner.run_id} (cancelled)"
+                  + ("; requests still in flight were not recorded" if result is None else "") + ".\n")
+        return EXIT_CANCELLED
+    if status == "failed":
+        why = f": {failure.text()}" if failure is not None else "."
+        err.write(f"error: no measured request succeeded{why}\n")
         return EXIT_FAILED
-    return EXIT_FAILED if status == "failed" else EXIT_OK
+    return EXIT_OK
 
 
-def _run_in_thread(runner: Runner, on_record: Callable[[Any], None], cancel: threading.Event) -> RunResult:
-    """Run as a background job so Ctrl-C in the main thread cancels cleanly instead of killing mid-write."""
+def _deadline_words(plan: Plan) -> str:
+    return f"deadline {plan.timeout_s:g} s per request"
+
+
+def _run_in_thread(runner: Runner, on_record: Callable[[Any], None], cancel: threading.Event,
+                   err: TextIO | None = None) -> RunResult | None:
+    """Run as a background job so Ctrl-C in the main thread cancels cleanly instead of killing mid-write.
+
+    First Ctrl-C: no new requests; the ones in flight finish (each by its deadline) and are recorded.
+    A second Ctrl-C: stop waiting for them (returns None; they are not recorded)."""
+
+    def say_cancelling() -> None:
+        if err is not None:
+            err.write("\ncancelling: no new requests; waiting for those in flight (each ends by its deadline). "
+                      "Press Ctrl-C again to stop waiting.\n")
+            err.flush()
+
     job = jobs.start(lambda _job: runner.run(on_record=on_record, cancel=cancel), name="cfai-compare",
                      cancel=cancel)
-    return job.wait_cancelling_on_interrupt()
+    return job.wait_cancelling_on_interrupt(on_cancel=say_cancelling)
 
 
 # --- entry point -------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ the API token: messages come from the server or from us, and are scrubbed of the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 
@@ -37,7 +39,8 @@ class CloudflareError(Exception):
         self.url = url
 
     def __str__(self) -> str:
-        parts = [f"HTTP {self.status}" if self.status else "", f"code {self.code}" if self.code else ""]
+        named = self.message.startswith(f"HTTP {self.status}")  # the message already names the status
+        parts = [f"HTTP {self.status}" if self.status and not named else "", f"code {self.code}" if self.code else ""]
         prefix = ", ".join(p for p in parts if p)
         return f"{self.message} ({prefix})" if prefix else self.message
 
@@ -103,6 +106,16 @@ class RequestTimeoutError(CloudflareError):
     default_hint = "No answer in time: try again, use a smaller max_tokens, or raise the read timeout."
 
 
+class DeadlineExceededError(RequestTimeoutError):
+    """The call's total deadline passed (however steadily bytes were trickling in); what arrived is kept."""
+
+    kind = "deadline"
+    default_hint = (
+        "The call did not finish within its total deadline; what arrived is kept. Ask for less (a smaller "
+        "max_tokens) or raise the deadline (Connection.deadline_s, `cfai compare --timeout`)."
+    )
+
+
 class NetworkError(CloudflareError):
     kind = "network"
     default_hint = "Could not connect: check the network and the base URL (is the emulator running?)."
@@ -121,6 +134,33 @@ class StreamInterruptedError(CloudflareError):
 class MalformedResponseError(CloudflareError):
     kind = "malformed_response"
     default_hint = "The server answered with something that is not the expected JSON; try again."
+
+
+class ResponseTooLargeError(MalformedResponseError):
+    """A body or a stream line beyond the client's caps (`cfai.transport.MAX_BODY_BYTES`, `cfai.sse`)."""
+
+    kind = "response_too_large"
+    default_hint = (
+        "The answer was larger than the client accepts, so reading stopped there: check the base URL "
+        "points at Workers AI or AI Gateway, or ask for less."
+    )
+
+
+class RedirectError(CloudflareError):
+    """A 3xx answer. Redirects are not followed: the token must not travel to wherever one points."""
+
+    kind = "redirect"
+    default_hint = (
+        "The server sent the request elsewhere: set the base URL to the final address (often https:// "
+        "instead of http://, or a missing path such as /client/v4)."
+    )
+
+
+class InvalidRequestError(CloudflareError):
+    """Refused before sending: nothing went on the wire (e.g. a header value with a line break)."""
+
+    kind = "invalid_request"
+    default_hint = "Nothing was sent: correct the value named above and send again."
 
 
 def _all_error_types(cls: type[CloudflareError] = CloudflareError) -> list[type[CloudflareError]]:
@@ -192,12 +232,42 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace each secret (4+ characters) in text: server messages can echo what we sent."""
+SECRET_PLACEHOLDER = "****"
+# Request headers that carry a credential: never shown, stored or exported as they are.
+SECRET_HEADERS = frozenset({"authorization", "cf-aig-authorization", "proxy-authorization", "x-auth-key",
+                            "cf-api-token"})
+
+
+def scrub_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace each secret (4+ characters) in text: server messages can echo what we sent. The one
+    definition of scrubbing: the client, the runner and the live run import it."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "****")
+            text = text.replace(secret, SECRET_PLACEHOLDER)
     return text
+
+
+def is_secret_header(name: str) -> bool:
+    return name.strip().lower() in SECRET_HEADERS
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy safe to show or store: credential headers keep their scheme only ("Bearer ****")."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if is_secret_header(name):
+            scheme = str(value).split(" ", 1)[0] if " " in str(value) else ""
+            out[name] = f"{scheme} {SECRET_PLACEHOLDER}" if scheme else SECRET_PLACEHOLDER
+        else:
+            out[name] = value
+    return out
+
+
+def _status_words(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def error_from_response(
@@ -209,14 +279,15 @@ def error_from_response(
     secrets: tuple[str, ...] = (),
 ) -> CloudflareError:
     """Build the typed error for a failed HTTP response (status >= 400 or `success: false`)."""
+    raw = ""
     if isinstance(body, bytes | str):
+        raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         try:
             parsed: Any = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON from a hostile server
             parsed = None
-            raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     else:
-        parsed, raw = body, ""
+        parsed = body
     entries = error_entries(parsed)
     code: int | None = None
     message = ""
@@ -229,8 +300,11 @@ def error_from_response(
             code = None
         message = "; ".join(str(e.get("message", "")).strip() for e in entries if e.get("message"))
     if not message:
-        snippet = raw.strip()[:200] if parsed is None and isinstance(body, bytes | str) else ""
-        message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+        snippet = raw.strip()[:200] if parsed is None else ""
+        if not raw.strip():
+            message = f"{_status_words(status)}, with an empty body"
+        else:
+            message = _status_words(status) + (f": {snippet}" if snippet else "")
     if status >= 500:
         cls: type[CloudflareError] = ServerError  # a 5xx is the server's problem whatever code it carries
     else:

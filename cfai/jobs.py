@@ -14,6 +14,7 @@ The comparison runner, the live comparison, the classify batch, the CLI and the 
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -55,6 +56,9 @@ class Job(Generic[T]):
         self._error: BaseException | None = None
         self._started = 0.0
         self._finished = 0.0
+        # Completion is an Event, not Thread.join: a join interrupted by Ctrl-C can report a live thread as
+        # finished, and the caller then reads a result that is not there yet.
+        self._ended = threading.Event()
 
     # --- inside the job --------------------------------------------------------------------------------
     def advance(self, n: int = 1) -> None:
@@ -75,12 +79,12 @@ class Job(Generic[T]):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._ended.is_set()
 
     @property
     def finished(self) -> bool:
         """Started and ended (with a result or an error)."""
-        return self._thread is not None and not self._thread.is_alive()
+        return self._ended.is_set()
 
     @property
     def error(self) -> BaseException | None:
@@ -90,7 +94,7 @@ class Job(Generic[T]):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends or `timeout` passes; True when it has ended."""
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._ended.wait(timeout)
         return not self.running
 
     def result(self, timeout: float | None = None) -> T:
@@ -101,16 +105,32 @@ class Job(Generic[T]):
             raise self._error
         return self._result  # type: ignore[return-value]  # set by a job that ended without error
 
-    def wait_cancelling_on_interrupt(self, poll_s: float = 0.2) -> T:
-        """For a command line: wait in short joins so Ctrl-C reaches the main thread; on Ctrl-C cancel the
-        job, let it finish what it has in flight, and return (or raise) as it ends."""
-        try:
-            while not self.wait(poll_s):
-                pass
-        except KeyboardInterrupt:
+    def wait_cancelling_on_interrupt(self, poll_s: float = 0.2,
+                                     on_cancel: Callable[[], None] | None = None) -> T | None:
+        """For a command line. The first Ctrl-C cancels the job (no new work; what is in flight finishes, each
+        by its deadline) and keeps waiting, calling `on_cancel` once; a second Ctrl-C stops waiting and
+        returns None. Otherwise returns (or raises) as the job ends."""
+        interrupts = 0
+
+        def interrupted(*_: object) -> None:
+            nonlocal interrupts
+            interrupts += 1
             self.cancel()
-            self.wait()
-        return self.result()
+            if interrupts == 1 and on_cancel is not None:
+                on_cancel()
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, interrupted) if in_main else None
+        try:
+            while not self._ended.is_set() and interrupts < 2:
+                try:
+                    self._ended.wait(poll_s)
+                except KeyboardInterrupt:  # a handler other than ours raised it (e.g. embedded use)
+                    interrupted()
+        finally:
+            if in_main and previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        return self.result() if self._ended.is_set() else None
 
     def progress(self) -> JobProgress:
         with self._lock:
@@ -126,6 +146,7 @@ class Job(Generic[T]):
         finally:
             with self._lock:
                 self._finished = time.monotonic()
+            self._ended.set()
 
 
 def start(fn: Callable[[Job[T]], T], *, name: str, total: int | None = None,

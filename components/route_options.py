@@ -6,8 +6,6 @@ the panel says where to set it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
@@ -18,27 +16,8 @@ ROUTE_LABELS = {"direct": "Direct", "gateway": "AI Gateway"}
 MAX_METADATA = 5
 
 
-def metadata_from_rows(rows: list[dict[str, Any]]) -> dict[str, str | int | float | bool]:
-    """Key/value rows from the editor as cf-aig-metadata: blank keys skipped, numbers and true/false typed."""
-    metadata: dict[str, str | int | float | bool] = {}
-    for row in rows:
-        key = str(row.get("key") or "").strip()
-        if not key:
-            continue
-        raw = "" if row.get("value") is None or pd.isna(row.get("value")) else str(row["value"]).strip()
-        value: str | int | float | bool = raw
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            try:
-                value = int(raw)
-            except ValueError:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = raw
-        metadata[key] = value
-    return metadata
+# The rows' conversion lives on GatewayOptions (the core); this name stays for existing callers.
+metadata_from_rows = GatewayOptions.metadata_from_rows
 
 
 def route_options(key_prefix: str, default: Route = "direct") -> tuple[Route, GatewayOptions]:
@@ -77,9 +56,9 @@ def route_options(key_prefix: str, default: Route = "direct") -> tuple[Route, Ga
             column_config={"key": st.column_config.TextColumn("Metadata key"),
                            "value": st.column_config.TextColumn("Value")},
         )
-        metadata = metadata_from_rows(edited.to_dict("records")) if len(edited) else {}
-    options = GatewayOptions(cache_ttl=int(ttl) if ttl is not None else None, skip_cache=skip,
-                             cache_key=cache_key.strip() or None, metadata=metadata or None)
+        rows = edited.to_dict("records") if len(edited) else []
+    options = GatewayOptions.from_rows(rows, cache_ttl=int(ttl) if ttl is not None else None, skip_cache=skip,
+                                       cache_key=cache_key)
     st.caption(options_summary(options))
     for problem in options.validate():
         st.error(problem, icon=":material/error:")

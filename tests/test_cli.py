@@ -5,12 +5,17 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
 from cfai.cli import main
+from cfai.errors import ServerError
 from cfai.stats import route_summary
 from cfai.store import Store
 from tests.conftest import ROOT
@@ -83,12 +88,63 @@ def test_open_loop_and_raw_body(emulator, clean_env):
             k: v for k, v in route_summary(store.load_records(printed["run_id"])).items() if k in ("routes", "speedup")}
 
 
-def test_a_run_where_everything_fails_exits_1(emulator, clean_env):
-    code, out, _ = run_cli("compare", *emulator_args(emulator), "--model", CLASSIFIER, "--text", "x", "--n", "2",
-                           "--warmup", "0", "--header", "x-emulator-fault:500", "--json", "--quiet")
+def test_a_run_where_everything_fails_exits_1_and_says_why(emulator, clean_env):
+    code, out, err = run_cli("compare", *emulator_args(emulator), "--model", CLASSIFIER, "--text", "x", "--n", "2",
+                             "--warmup", "0", "--routes", "direct", "--header", "x-emulator-fault:500", "--json",
+                             "--quiet")
     assert code == 1
     summary = json.loads(out)
     assert summary["status"] == "failed" and summary["routes"]["direct"]["errors"] == 2
+    failure = summary["failure"]
+    assert failure["kind"] == "server_error" and failure["failed"] == failure["count"] == 2 and failure["status"] == 500
+    assert "no measured request succeeded: 2 of 2 requests failed; most common (2):" in err
+    assert "[server_error" in err and ServerError.default_hint in err  # the error, its kind/code, its hint
+
+
+def test_deadline_is_in_the_help_the_run_header_and_the_summary(emulator, clean_env, capsys):
+    from cfai.cli import build_parser
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["compare"].format_help().split())
+    assert "total deadline per request" in help_text
+    code, out, err = run_cli("compare", *emulator_args(emulator), "--model", CLASSIFIER, "--text", "x", "--n", "1",
+                             "--warmup", "0", "--routes", "direct", "--timeout", "7.5")
+    assert code == 0, err
+    assert "deadline 7.5 s per request" in err.splitlines()[0]  # the run header, before any request
+    assert "deadline 7.5 s per request" in out.splitlines()[0]
+
+
+def test_timeout_ends_a_trickling_request_by_its_deadline(clean_env):
+    from tests.hostile_server import HostileServer
+
+    with HostileServer("trickle:0.3") as server:
+        code, out, err = run_cli("compare", "--api-base", f"{server.base_url}/client/v4", "--gateway-base",
+                                 f"{server.base_url}/v1", "--model", CLASSIFIER, "--text", "x", "--n", "1",
+                                 "--warmup", "0", "--routes", "direct", "--timeout", "1", "--json", "--quiet")
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["failure"]["kind"] == "deadline" and "1 s deadline" in summary["failure"]["message"]
+
+
+def test_api_base_uses_the_token_that_is_set(clean_env, monkeypatch):
+    from cfai.emulator import start_emulator
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "env-token-123456")  # no CLOUDFLARE_ACCOUNT_ID on purpose
+    with start_emulator(port=0, speed=100, api_token="env-token-123456") as emu:
+        code, out, err = run_cli("compare", *emulator_args(emu), "--model", CLASSIFIER, "--text", "x", "--n", "1",
+                                 "--warmup", "0", "--json", "--quiet")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "complete"
+
+
+def test_api_base_elsewhere_without_a_token_is_refused_before_sending(clean_env):
+    from tests.hostile_server import HostileServer
+
+    with HostileServer("ok") as server:
+        # A base that is not this machine: refused with a message (nothing listens there; nothing is sent).
+        code, out, err = run_cli("compare", "--api-base", "http://192.0.2.10/client/v4", "--gateway-base",
+                                 f"{server.base_url}/v1", "--model", CLASSIFIER, "--text", "x", "--n", "1")
+        assert code == 2 and out == "" and server.requests == []
+    assert "192.0.2.10" in err and "CLOUDFLARE_API_TOKEN" in err
 
 
 @pytest.mark.parametrize("argv", [
@@ -98,6 +154,8 @@ def test_a_run_where_everything_fails_exits_1(emulator, clean_env):
     ["compare", "--body", "[1, 2]", "--local"],
     ["compare", "--routes", "direct,sideways", "--local"],
     ["compare", "--header", "no-colon", "--local"],
+    ["compare", "--header", "x bad name:1", "--local"],
+    ["compare", "--header", "x-ok:caf\u20ac", "--local"],
     ["compare", "--prompt", "a", "--text", "b"],
     ["compare", "--bogus"],
     [],
@@ -121,3 +179,77 @@ def test_local_starts_an_in_process_emulator(clean_env):
     assert summary["routes"]["gateway"]["hit_rate"] == 1.0
     with Store(clean_env) as store:
         assert store.run_info(summary["run_id"]).connection_label.startswith("local")
+
+
+# --- Ctrl-C: a subprocess sent SIGINT ---------------------------------------------------------------------
+def _start_cli(base_url: str, tmp_path, *extra: str) -> tuple[subprocess.Popen, list[str], threading.Thread]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
+    env["CFAI_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cfai", "compare", "--api-base", f"{base_url}/client/v4", "--gateway-base",
+         f"{base_url}/v1", "--model", CLASSIFIER, "--text", "x", "--routes", "direct", "--warmup", "0", "--json",
+         *extra],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    err: list[str] = []
+
+    def read_stderr() -> None:
+        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+            err.append(chunk.decode())
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    return proc, err, reader
+
+
+def _wait_for(condition: Callable[[], bool], what: str, proc: subprocess.Popen, err: list[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():  # readiness: what the CLI printed or the server saw, not a fixed sleep
+        assert proc.poll() is None, "".join(err)
+        assert time.monotonic() < deadline, f"{what} never happened: {''.join(err)!r}"
+        time.sleep(0.02)
+
+
+def _finish(proc: subprocess.Popen, reader: threading.Thread, seconds: float) -> tuple[str, int]:
+    proc.wait(timeout=seconds)
+    out = proc.stdout.read().decode()
+    reader.join(10)  # all of stderr is read
+    return out, proc.returncode
+
+
+def test_ctrl_c_prints_the_summary_and_stores_the_run_as_cancelled(emulator, clean_env, tmp_path):
+    proc, err, reader = _start_cli(emulator.base_url, tmp_path, "--n", "200", "--concurrency", "2",
+                                   "--header", "x-emulator-delay-ms:100")
+    _wait_for(lambda: "requests" in "".join(err), "progress", proc, err)  # some measured, others in flight
+    proc.send_signal(signal.SIGINT)
+    out, code = _finish(proc, reader, 60)
+    errors = "".join(err)
+    assert code == 130, errors
+    assert "Traceback" not in errors and "KeyError" not in errors
+    summary = json.loads(out)
+    assert summary["status"] == "cancelled"
+    measured = summary["routes"]["direct"]["n"]
+    assert 0 < measured < 200
+    with Store(clean_env) as store:
+        run = store.run_info(summary["run_id"])
+        assert run.status == "cancelled" and run.record_count == measured  # in-flight ones finished and kept
+    assert f"cancelled: {measured} request(s) measured" in errors
+
+
+def test_a_second_ctrl_c_stops_waiting_for_requests_in_flight(clean_env, tmp_path):
+    from tests.hostile_server import HostileServer
+
+    with HostileServer("stall") as server:  # answers nothing: the request stays in flight
+        proc, err, reader = _start_cli(server.base_url, tmp_path, "--n", "5", "--timeout", "60")
+        _wait_for(lambda: len(server.requests) >= 1, "the first request", proc, err)
+        proc.send_signal(signal.SIGINT)
+        _wait_for(lambda: "Press Ctrl-C again" in "".join(err), "the cancelling notice", proc, err)
+        proc.send_signal(signal.SIGINT)
+        out, code = _finish(proc, reader, 15)  # long before the 60 s deadline of the request in flight
+    errors = "".join(err)
+    assert code == 130, errors
+    assert "Traceback" not in errors and "still in flight were not recorded" in errors
+    summary = json.loads(out)
+    assert summary["status"] == "cancelled" and len(server.requests) == 1  # nothing new was sent
+    with Store(clean_env) as store:
+        assert store.run_info(summary["run_id"]).status == "cancelled"

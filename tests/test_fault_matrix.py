@@ -34,14 +34,18 @@ from cfai.errors import (
     BadInputError,
     CloudflareError,
     ConnectionDroppedError,
+    DeadlineExceededError,
     GatewayAuthError,
+    InvalidRequestError,
     MalformedResponseError,
     ModelNotFoundError,
     NetworkError,
     NotFoundError,
     RateLimitError,
+    RedirectError,
     RequestTimeoutError,
     RequestTooLargeError,
+    ResponseTooLargeError,
     ServerError,
     StreamInterruptedError,
 )
@@ -106,6 +110,16 @@ def _dropped_stream(emulator, route: Route) -> Result:
                         extra_headers=_fault("drop-stream")).drain()
 
 
+def _hostile(route: Route, mode: str) -> Result:
+    """What the emulator never does (redirect, endless body): a misbehaving loopback server."""
+    from tests.hostile_server import HostileServer
+
+    with HostileServer(mode) as server, Client(Connection(
+            mode="cloudflare", account_id=ACCOUNT, api_token=TOKEN, gateway_id=OPEN_GATEWAY,
+            api_base_url=f"{server.base_url}/client/v4", gateway_base_url=f"{server.base_url}/v1")) as c:
+        return c.run(SST2, {"text": "fault matrix"}, route=route, deadline=20)
+
+
 @dataclass(frozen=True)
 class Row:
     id: str
@@ -152,6 +166,14 @@ ROWS = [
     Row("stream-dropped", BOTH, _dropped_stream, StreamInterruptedError, 200, None, "stream"),
     Row("malformed-json", BOTH, lambda e, r: _run(e, r, headers=_fault("malformed-json")),
         MalformedResponseError, 200, None, "not valid JSON"),
+    Row("deadline", BOTH, lambda e, r: _run(e, r, headers={"x-emulator-delay-ms": "2000"}, timeout=0.5),
+        DeadlineExceededError, 0, None, "0.5 s deadline"),
+    Row("unsendable-header", BOTH, lambda e, r: _run(e, r, headers={"x-note": "two\nlines"}),
+        InvalidRequestError, 0, None, "contains a line break"),
+    Row("redirect-302", BOTH, lambda e, r: _hostile(r, "redirect:302"),
+        RedirectError, 302, None, "redirected to https://elsewhere.example/client/v4, not followed"),
+    Row("body-too-large", BOTH, lambda e, r: _hostile(r, "endless"),
+        ResponseTooLargeError, 200, None, "larger than 32 MiB"),
     Row("gateway-unauthorized-2009", ("gateway",), lambda e, r: _run(e, r, gateway_id=AUTH_GATEWAY),
         GatewayAuthError, 401, 2009, "Unauthorized", "error"),
 ]

@@ -14,13 +14,14 @@ import json
 import re
 import string
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cfai.config import ConfigError, Connection, validate_account_id
 from cfai.errors import error_from_response
 from cfai.ingest import batch_from_lines, parse_table
-from cfai.sse import SSEEvent, SSEParser
+from cfai.sse import SSEEvent, SSELimitError, SSEParser
 
 # --- SSE: any list of events, serialised with any line ends and cut anywhere, parses back identically -------
 # A field value is any text without a line end (\r or \n end a line in SSE); surrogates cannot be UTF-8.
@@ -70,8 +71,8 @@ def expected_events(events) -> list[SSEEvent]:
     return out
 
 
-def feed_in_pieces(payload: bytes, cuts: list[int]) -> list[SSEEvent]:
-    parser, events, last = SSEParser(), [], 0
+def feed_in_pieces(payload: bytes, cuts: list[int], parser: SSEParser | None = None) -> list[SSEEvent]:
+    parser, events, last = parser or SSEParser(), [], 0
     for cut in sorted(set(cuts)):
         events += parser.feed(payload[last:cut])
         last = cut
@@ -86,6 +87,21 @@ def test_sse_any_events_any_line_ends_any_chunking(data):
     # Cuts anywhere: inside a multi-byte character, between \r and \n, on event boundaries.
     cuts = data.draw(st.lists(st.integers(0, len(payload)), max_size=25))
     assert feed_in_pieces(payload, cuts) == expected_events(events)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.integers(1, 40))
+def test_sse_line_cap_refuses_exactly_the_streams_with_a_longer_line(data, cap):
+    events = data.draw(sse_events())
+    payload = data.draw(serialised(events))
+    cuts = data.draw(st.lists(st.integers(0, len(payload)), max_size=25))
+    longest = max(len(line) for line in re.split(r"\r\n|\r|\n", payload.decode()))
+    parser = SSEParser(max_line_chars=cap, max_event_chars=10**6)
+    if longest > cap:
+        with pytest.raises(SSELimitError):
+            feed_in_pieces(payload, cuts, parser)
+    else:
+        assert feed_in_pieces(payload, cuts, parser) == expected_events(events)
 
 
 # --- CSV: any table written by csv.writer (quotes, delimiters, newlines in cells) reads back unchanged ------

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfai.sse import SSEEvent, SSEParser, delta_from_event, parse_all
+from cfai.sse import MAX_LINE_CHARS, SSEEvent, SSELimitError, SSEParser, delta_from_event
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STREAMS = [(FIXTURES / name).read_bytes() for name in ("stream_workers_ai.txt", "stream_openai_chunks.txt")]
@@ -23,6 +23,11 @@ def _feed_in_pieces(payload: bytes, cuts: list[int]) -> list[SSEEvent]:
         last = cut
     events += parser.feed(payload[last:])
     return events + parser.close()
+
+
+def parse_all(payload: bytes) -> list[SSEEvent]:
+    """The whole payload in one feed, then close."""
+    return _feed_in_pieces(payload, [])
 
 
 def _text(events: list[SSEEvent]) -> str:
@@ -92,3 +97,45 @@ def test_error_event_and_garbage():
     assert delta_from_event(SSEEvent('{"errors":[{"code":3040,"message":"Capacity"}]}')).error == "Capacity"
     assert delta_from_event(SSEEvent("not json")).error
     assert delta_from_event(SSEEvent("[1,2]")).text == ""
+
+
+def test_a_line_that_never_ends_stops_at_the_cap_with_a_clear_error():
+    parser = SSEParser()
+    piece = b"x" * 65536
+    fed = 0
+    with pytest.raises(SSELimitError, match="without ending"):
+        parser.feed(b"data: ")
+        for _ in range(64):  # 4 MiB of one line, far past the 1 Mi cap
+            parser.feed(piece)
+            fed += len(piece)
+    assert MAX_LINE_CHARS - len(piece) <= fed <= MAX_LINE_CHARS  # it stopped as soon as the cap was passed
+
+
+def test_a_long_line_under_the_cap_fed_in_small_pieces_is_whole():
+    # 900 KB in 4 KB pieces, just under the cap: delivered whole and exactly once. (The parser keeps the
+    # unfinished line as pieces and scans each piece once; no timing is asserted here, see bench/.)
+    value = "y" * 900_000
+    payload = f'data: {{"response":"{value}"}}\n\n'.encode()
+    parser = SSEParser()
+    events = []
+    for i in range(0, len(payload), 4096):
+        events += parser.feed(payload[i:i + 4096])
+    assert delta_from_event(events[0]).text == value and len(events) == 1
+
+
+def test_an_event_of_many_data_lines_is_capped_too():
+    parser = SSEParser(max_line_chars=100, max_event_chars=1000)
+    with pytest.raises(SSELimitError, match="event"):
+        for _ in range(50):
+            parser.feed(b"data: " + b"z" * 50 + b"\n")
+
+
+def test_a_lone_cr_at_a_chunk_end_dispatches_at_once_and_a_following_lf_is_not_a_blank_line():
+    parser = SSEParser()
+    assert parser.feed(b"data: a\r\r") == [SSEEvent(data="a")]  # \r\r: line end then blank line
+    assert parser.feed(b"\ndata: b\r") == []  # the \n belongs to the \r before it: no extra blank line
+    assert parser.feed(b"\n\r\n") == [SSEEvent(data="b")]
+
+
+def test_absurdly_nested_json_in_an_event_is_an_error_delta_not_a_crash():
+    assert delta_from_event(SSEEvent("[" * 100_000 + "]" * 100_000)).error
