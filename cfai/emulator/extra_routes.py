@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -29,8 +30,8 @@ GATEWAY_ID_HEADER = "cf-aig-gateway-id"
 
 def extra_routes(wa: WorkersAI, base: str) -> list[BaseRoute]:
     return [
-        Route(base + "/ai/run", lambda request: run_model_in_body(wa, request), methods=["POST"]),
-        Route(base + "/ai/v1/responses", lambda request: responses(wa, request), methods=["POST"]),
+        Route(base + "/ai/run", partial(run_model_in_body, wa), methods=["POST"]),
+        Route(base + "/ai/v1/responses", partial(responses, wa), methods=["POST"]),
     ]
 
 
