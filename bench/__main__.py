@@ -58,13 +58,13 @@ def emulator(in_process: bool) -> Iterator[Emulator]:
     if in_process:
         from cfai.emulator import start_emulator
 
-        handle = start_emulator(allow_faults=True)
+        handle = start_emulator(allow_faults=True, rate_limits=False)
         try:
             yield Emulator(handle.base_url, None)
         finally:
             handle.stop()
     else:
-        with EmulatorProcess("--allow-faults") as proc:
+        with EmulatorProcess("--allow-faults", "--no-rate-limits") as proc:
             yield Emulator(proc.base_url, proc.pid)
 
 

@@ -19,7 +19,8 @@ TEST_SPEED = float(os.environ.get("CFAI_TEST_SPEED", "50"))
 def emulator():
     from cfai.emulator import start_emulator
 
-    handle = start_emulator(host="127.0.0.1", port=0, speed=TEST_SPEED, seed=1, allow_faults=True)
+    handle = start_emulator(host="127.0.0.1", port=0, speed=TEST_SPEED, seed=1, allow_faults=True,
+                             rate_limits=False)
     yield handle
     handle.stop()
 

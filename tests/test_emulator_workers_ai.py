@@ -30,7 +30,6 @@ TEXT_MODELS = [
     "@cf/meta/llama-3.2-3b-instruct",
     "@cf/mistral/mistral-7b-instruct-v0.1",
     "@hf/nousresearch/hermes-2-pro-mistral-7b",
-    "@cf/openai/gpt-oss-20b",
 ]
 TIMEOUT = 10
 

@@ -79,7 +79,7 @@ def one_request(client: Client, i: int) -> Outcome:
 @pytest.fixture(scope="module")
 def soak_emulator():
     # A child process: its RSS is its own, and its event loop does not share our GIL.
-    with EmulatorProcess("--speed", "100") as proc:
+    with EmulatorProcess("--speed", "100", "--no-rate-limits") as proc:
         yield proc
 
 

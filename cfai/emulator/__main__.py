@@ -27,6 +27,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--upstream-openai", default=None, metavar="URL",
                    help="forward text generation to this OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1)")
     p.add_argument("--upstream-model", default=None, help="model name to request from the upstream server")
+    p.add_argument("--no-rate-limits", action="store_true",
+                   help="lift Workers AI's per-minute request limits (for benchmarks and tests)")
+    p.add_argument("--busy-threshold", type=int, default=32,
+                   help="in-flight requests per model at which options.rejectIfBusy answers 429/3040 (default 32)")
     args = p.parse_args(argv)
     if args.speed <= 0:
         p.error("--speed must be positive")
@@ -45,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, allow_faults=args.allow_faults, strict_gateways=args.strict_gateways,
             strict_accounts=args.strict_accounts,
             upstream_openai=args.upstream_openai, upstream_model=args.upstream_model,
+            rate_limits=not args.no_rate_limits, busy_threshold=args.busy_threshold,
         )
     except (OSError, RuntimeError) as exc:
         print(f"cannot start the emulator on {args.host}:{args.port}: {exc}", file=sys.stderr, flush=True)

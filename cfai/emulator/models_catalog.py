@@ -7,7 +7,7 @@ properties) so `cloudflare.ai.models.list` and our own catalog code parse them u
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 TEXT_GENERATION = "Text Generation"
@@ -51,6 +51,13 @@ class ModelSpec:
     latency_ms: float = 0.0  # other tasks: the whole call
     dims: int = 0  # embeddings only
     created_at: str = "2024-04-01 00:00:00.000"
+    # Text generation (docs/PROTOCOL.md 2.4): the answer's shape, whether it reasons before answering,
+    # the efforts it takes, and which parameter set (cfai.emulator.model_params) its schema has.
+    response_shape: str = "classic"  # classic | chat_completion | responses
+    reasoning: bool = False
+    reasoning_efforts: tuple[str, ...] = ()
+    default_effort: str = ""
+    params: str = "llama-3.1"
 
     @property
     def backend(self) -> str:
@@ -111,6 +118,33 @@ MODELS: tuple[ModelSpec, ...] = (
               latency_ms=80, created_at="2023-09-25 00:00:00.000"),
 )
 
+# Reasoning models and the models whose schema differs from Llama 3.1's (issue 12, PROTOCOL.md 2.4).
+_EFFORTS = ("low", "medium", "high")
+MODELS += (
+    _tg("@cf/meta/llama-4-scout-17b-16e-instruct", "Meta Llama 4 Scout 17B, 16 experts, multimodal.",
+        131000, 450, 18, "2025-04-05 00:00:00.000"),
+    _tg("@cf/zai-org/glm-4.7-flash", "GLM-4.7-Flash, a fast multilingual reasoning model.",
+        131072, 250, 9, "2026-01-28 16:04:39.346"),
+    _tg("@cf/deepseek-ai/deepseek-r1-distill-qwen-32b", "DeepSeek-R1 distilled into Qwen 32B; reasons inline.",
+        80000, 600, 30, "2025-01-20 00:00:00.000"),
+    _tg("@cf/qwen/qwq-32b", "Qwen QwQ 32B reasoning model; reasons inline.",
+        24000, 620, 32, "2025-03-05 00:00:00.000"),
+)
+_TRAITS: dict[str, dict[str, Any]] = {
+    "@cf/meta/llama-3.3-70b-instruct-fp8-fast": {"params": "llama-3.3"},
+    "@cf/meta/llama-4-scout-17b-16e-instruct": {"params": "llama-4"},
+    "@cf/google/gemma-3-12b-it": {"params": "gemma-3"},
+    "@cf/deepseek-ai/deepseek-r1-distill-qwen-32b": {"reasoning": True, "params": "r1"},
+    "@cf/qwen/qwq-32b": {"reasoning": True, "params": "r1"},
+    "@cf/openai/gpt-oss-120b": {"response_shape": "responses", "reasoning": True, "params": "gpt-oss",
+                                "reasoning_efforts": _EFFORTS, "default_effort": "medium"},
+    "@cf/openai/gpt-oss-20b": {"response_shape": "responses", "reasoning": True, "params": "gpt-oss",
+                               "reasoning_efforts": _EFFORTS, "default_effort": "medium"},
+    "@cf/zai-org/glm-4.7-flash": {"response_shape": "chat_completion", "reasoning": True, "params": "glm",
+                                  "reasoning_efforts": _EFFORTS, "default_effort": "medium"},
+}
+MODELS = tuple(replace(m, **_TRAITS.get(m.name, {})) for m in MODELS)
+
 _BY_NAME = {m.name: m for m in MODELS}
 
 # The `price` property of each model's catalogue entry: (unit, USD) as Cloudflare lists them, from the
@@ -150,6 +184,7 @@ def model_entry(spec: ModelSpec) -> dict[str, Any]:
             {"unit": unit, "price": price, "currency": "USD"} for unit, price in LIST_PRICES[spec.name]
         ]})
     properties.append({"property_id": "info", "value": "Simulated by the local emulator"})
+    properties += _reasoning_properties(spec)
     return {
         "id": spec.id,
         "source": 1,
@@ -160,6 +195,22 @@ def model_entry(spec: ModelSpec) -> dict[str, Any]:
         "tags": [],
         "properties": properties,
     }
+
+
+def _reasoning_properties(spec: ModelSpec) -> list[dict[str, Any]]:
+    """`reasoning` and `reasoning_effort` as Cloudflare's model files carry them (PROTOCOL.md 5.1), and the
+    emulator-only `response_shape` (Cloudflare has no such property; clients must read the body)."""
+    props: list[dict[str, Any]] = []
+    if spec.task != TEXT_GENERATION:
+        return props
+    if spec.reasoning:
+        props.append({"property_id": "reasoning", "value": "true"})
+    if spec.reasoning_efforts and spec.response_shape == "responses":  # glm takes the parameter, no property
+        props.append({"property_id": "reasoning_effort", "value": {
+            "supported_efforts": list(spec.reasoning_efforts), "default_effort": spec.default_effort,
+            "mandatory": spec.response_shape == "responses", "default_enabled": True}})
+    props.append({"property_id": "response_shape", "value": spec.response_shape})
+    return props
 
 
 def search_models(task: str = "", search: str = "", author: str = "") -> list[ModelSpec]:

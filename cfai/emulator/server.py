@@ -85,19 +85,25 @@ def start_emulator(
     strict_accounts: bool = False,
     upstream_openai: str | None = None,
     upstream_model: str | None = None,
+    rate_limits: bool = True,
+    busy_threshold: int = 32,
 ) -> EmulatorHandle:
     """Start the emulator in a background thread; returns once its socket accepts connections.
 
     port=0 picks a free port (see `.port` / `.base_url`). `speed` divides every simulated latency.
     By default any account id is accepted (local mode uses 'local'); `strict_accounts` answers a malformed one
-    with Cloudflare's 404/7003, as a wrong account id does on the real API.
+    with Cloudflare's 404/7003, as a wrong account id does on the real API. `rate_limits=False` lifts Workers AI's
+    per-minute limits (benchmarks, tests); `busy_threshold` is the per-model in-flight count at which a request
+    with `options.rejectIfBusy` is refused.
     """
     if speed <= 0:
         raise ValueError("speed must be positive")
+    if busy_threshold < 1:
+        raise ValueError("busy_threshold must be at least 1")
     options = EmulatorOptions(
         host=host, port=port, speed=speed, api_token=api_token or None, seed=seed, allow_faults=allow_faults,
         strict_gateways=strict_gateways, strict_accounts=strict_accounts, upstream_openai=upstream_openai,
-        upstream_model=upstream_model,
+        upstream_model=upstream_model, rate_limits=rate_limits, busy_threshold=busy_threshold,
     )
     state = EmulatorState(options)
     # Bind first, so the real port is known (and state.base_url set) before the app is built.

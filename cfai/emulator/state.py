@@ -18,6 +18,8 @@ class EmulatorOptions:
     strict_accounts: bool = False  # account ids that are not 32 lowercase hex answer 404/7003, as Cloudflare does
     upstream_openai: str | None = None  # forward text generation to a local OpenAI-compatible server
     upstream_model: str | None = None  # model name to ask the upstream for (default: the requested id)
+    rate_limits: bool = True  # Workers AI's per-minute limits per task (429 / 3021); off for tests and benchmarks
+    busy_threshold: int = 32  # in-flight requests per model at which `options.rejectIfBusy` answers 429 / 3040
 
 
 @dataclass

@@ -46,12 +46,13 @@ def count_tokens(text: str) -> int:
 
 
 # --- input validation -----------------------------------------------------------------------------------
+# Outer bounds over every model; each model's own ranges are enforced first (cfai.emulator.model_params).
 _NUMBER_RANGES = {
     "temperature": (0.0, 5.0),
     "top_p": (0.0, 2.0),
     "repetition_penalty": (0.0, 2.0),
-    "frequency_penalty": (0.0, 2.0),
-    "presence_penalty": (0.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+    "presence_penalty": (-2.0, 2.0),
 }
 _INT_RANGES = {"top_k": (1, 50), "seed": (1, 9999999999), "max_tokens": (1, 131072)}
 _CHAT_ONLY = ("tools", "functions")

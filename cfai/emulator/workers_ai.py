@@ -7,8 +7,6 @@ import contextlib
 import hashlib
 import json
 import math
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,8 +25,11 @@ from cfai.emulator.envelope import (
     cf_success_body,
     no_such_model,
 )
-from cfai.emulator.faults import DroppedConnection, Faults, TruncatedResponse, immediate_fault, read_faults
-from cfai.emulator.latency import fixed_latency, sleep_until, token_schedule
+from cfai.emulator.extra_routes import extra_routes
+from cfai.emulator.faults import Faults, TruncatedResponse, immediate_fault, read_faults
+from cfai.emulator.latency import fixed_latency, sleep_until
+from cfai.emulator.model_params import input_schema
+from cfai.emulator.model_shapes import ShapedTextGen
 from cfai.emulator.models_catalog import (
     SUMMARIZATION,
     TEXT_CLASSIFICATION,
@@ -38,12 +39,12 @@ from cfai.emulator.models_catalog import (
     ModelSpec,
     get_model,
     model_entry,
-    model_schema,
     search_models,
 )
 from cfai.emulator.state import EmulatorState
-from cfai.emulator.textgen import Generation, GenRequest, count_tokens, generate, parse_gen_request, tokenize
+from cfai.emulator.textgen import GenRequest, count_tokens, parse_gen_request, tokenize
 from cfai.emulator.upstream import Upstream, UpstreamError, chunk_text, message_text
+from cfai.emulator.workers_ai_limits import admitted
 
 UPSTREAM_BACKEND = "upstream-openai"
 DROP_AFTER_EVENTS = 3  # the drop-stream fault aborts after this many token events
@@ -76,6 +77,7 @@ class WorkersAI:
         self.state = state
         opts = state.options
         self.upstream = Upstream(opts.upstream_openai, opts.upstream_model) if opts.upstream_openai else None
+        self.shaped = ShapedTextGen(self)  # each model's own response shape (cfai.emulator.model_shapes)
 
     @property
     def speed(self) -> float:
@@ -91,6 +93,7 @@ class WorkersAI:
             Route(base + "/ai/models/schema", self.models_schema, methods=["GET"]),
             Route("/client/v4/user/tokens/verify", self.verify_token, methods=["GET"]),
             Route(base + "/tokens/verify", self.verify_token, methods=["GET"]),
+            *extra_routes(self, base),
         ]
 
     async def aclose(self) -> None:
@@ -116,11 +119,6 @@ class WorkersAI:
             return TruncatedResponse(json.dumps(body).encode(), status, headers, "application/json")
         return JSONResponse(body, status_code=status, headers=headers)
 
-    def _schedule(self, spec: ModelSpec, gen: Generation, faults: Faults) -> list[float]:
-        if faults.delay_ms is not None:  # a fixed-latency upstream: everything at once after N ms
-            return [faults.delay_ms / 1000.0] * len(gen.pieces)
-        return token_schedule(spec, len(gen.pieces), self.state.latency_rng, self.speed).token_due_s
-
     def _pad(self) -> str:
         return _PAD[: self.state.latency_rng.randint(1, len(_PAD))]
 
@@ -140,15 +138,21 @@ class WorkersAI:
         try:
             body = await read_json(request)
             if spec.task == TEXT_GENERATION:
-                req = parse_gen_request(body)
                 if self.upstream is not None:
-                    return await self._run_upstream(model, req, headers)
-                return await self._run_textgen(spec, req, started, faults, headers)
+                    req = parse_gen_request(body)
+                    return await admitted(self.state, request, spec, body, headers,
+                                          lambda: self._run_upstream(model, req, headers))
+                return await admitted(self.state, request, spec, body, headers,
+                                      lambda: self.shaped.run(request, spec, body, started, faults, headers))
             result, units = self._run_other(spec, body)
         except InputError as exc:
             return bad_input(str(exc), headers)
-        await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, units))
-        return self._respond(cf_success_body(result), headers, faults)
+
+        async def answer() -> Response:
+            await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, units))
+            return self._respond(cf_success_body(result), headers, faults)
+
+        return await admitted(self.state, request, spec, body, headers, answer)
 
     def _run_other(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, int]:
         if spec.task == TEXT_CLASSIFICATION:
@@ -167,27 +171,6 @@ class WorkersAI:
         if spec.task == TRANSLATION:
             return text_tasks.translate(body), 1
         raise InputError(f"task {spec.task} is not supported")  # pragma: no cover - catalog is closed
-
-    async def _run_textgen(
-        self, spec: ModelSpec, req: GenRequest, started: float, faults: Faults, headers: dict[str, str]
-    ) -> Response:
-        gen = generate(spec.name, req, self.state.options.seed)
-        due = self._schedule(spec, gen, faults)
-        if not req.stream:
-            await sleep_until(started, due[-1] if due else 0.0)
-            result = {"response": gen.response, "tool_calls": [], "usage": gen.usage()}
-            return self._respond(cf_success_body(result), headers, faults)
-
-        async def events() -> AsyncIterator[bytes]:
-            for i, piece in enumerate(gen.pieces):
-                await sleep_until(started, due[i])
-                yield _sse({"response": piece, "tool_calls": [], "p": self._pad()})
-                if faults.drop and i + 1 >= DROP_AFTER_EVENTS:
-                    raise DroppedConnection("drop-stream fault")
-            yield _sse({"response": "", "usage": gen.usage()})
-            yield _DONE
-
-        return StreamingResponse(events(), media_type="text/event-stream", headers={**headers, **_SSE_HEADERS})
 
     # --- the upstream OpenAI-compatible server ----------------------------------------------------------
     def _upstream_body(self, model: str, req: GenRequest) -> dict[str, Any]:
@@ -251,53 +234,10 @@ class WorkersAI:
         except InputError as exc:
             return bad_input(str(exc), headers)
         if self.upstream is not None:
-            return await self._chat_upstream(model, body, req, headers)
-        gen = generate(model, req, self.state.options.seed)
-        content = gen.response if isinstance(gen.response, str) else "".join(gen.pieces)
-        due = self._schedule(spec, gen, faults)
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        created = int(time.time())
-        if not req.stream:
-            await sleep_until(started, due[-1] if due else 0.0)
-            answer = {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "logprobs": None,
-                        "finish_reason": gen.finish_reason,
-                    }
-                ],
-                "usage": gen.usage(),
-            }
-            return self._respond(answer, headers, faults)
-
-        def chunk(delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> bytes:
-            obj: dict[str, Any] = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-            }
-            if usage is not None:
-                obj["usage"] = usage
-            return _sse(obj)
-
-        async def events() -> AsyncIterator[bytes]:
-            for i, piece in enumerate(gen.pieces):
-                await sleep_until(started, due[i])
-                yield chunk({"role": "assistant", "content": piece} if i == 0 else {"content": piece})
-                if faults.drop and i + 1 >= DROP_AFTER_EVENTS:
-                    raise DroppedConnection("drop-stream fault")
-            yield chunk({}, gen.finish_reason, gen.usage())
-            yield _DONE
-
-        return StreamingResponse(events(), media_type="text/event-stream", headers={**headers, **_SSE_HEADERS})
+            return await admitted(self.state, request, spec, body, headers,
+                                  lambda: self._chat_upstream(model, body, req, headers))
+        return await admitted(self.state, request, spec, body, headers,
+                              lambda: self.shaped.chat_completions(request, spec, body, started, faults, headers))
 
     async def _chat_upstream(
         self, model: str, body: dict[str, Any], req: GenRequest, headers: dict[str, str]
@@ -348,8 +288,12 @@ class WorkersAI:
             "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-        await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, len(texts)))
-        return self._respond(answer, headers, faults)
+
+        async def respond() -> Response:
+            await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, len(texts)))
+            return self._respond(answer, headers, faults)
+
+        return await admitted(self.state, request, spec, body, headers, respond)
 
     # --- the catalog ------------------------------------------------------------------------------------
     async def models_search(self, request: Request) -> Response:
@@ -379,7 +323,7 @@ class WorkersAI:
         spec = get_model(model)
         if spec is None:
             return no_such_model(model)
-        return cf_success(model_schema(spec))
+        return cf_success(input_schema(spec))
 
     async def verify_token(self, request: Request) -> Response:
         # Reaching here means the middleware accepted the token (or no token is configured).
