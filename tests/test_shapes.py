@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cfai.shapes import STOPPED_WHILE_REASONING, StreamReader, read_answer, split_inline_reasoning
-from cfai.sse import parse_all
+from tests.sse_payload import parse_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHAPES = FIXTURES / "shapes"

@@ -9,25 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfai.sse import MAX_LINE_CHARS, SSEEvent, SSELimitError, SSEParser, delta_from_event
+from tests.sse_payload import feed_in_pieces, parse_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STREAMS = [(FIXTURES / name).read_bytes() for name in ("stream_workers_ai.txt", "stream_openai_chunks.txt")]
-
-
-def _feed_in_pieces(payload: bytes, cuts: list[int]) -> list[SSEEvent]:
-    parser = SSEParser()
-    events: list[SSEEvent] = []
-    last = 0
-    for cut in sorted(set(cuts)):
-        events += parser.feed(payload[last:cut])
-        last = cut
-    events += parser.feed(payload[last:])
-    return events + parser.close()
-
-
-def parse_all(payload: bytes) -> list[SSEEvent]:
-    """The whole payload in one feed, then close."""
-    return _feed_in_pieces(payload, [])
 
 
 def _text(events: list[SSEEvent]) -> str:
@@ -40,15 +25,15 @@ def test_every_single_cut_position_gives_the_same_events(payload):
     assert whole[-1].is_done
     assert _text(whole) == "Hello world"
     for cut in range(len(payload) + 1):
-        assert _feed_in_pieces(payload, [cut]) == whole, cut
+        assert feed_in_pieces(payload, [cut]) == whole, cut
 
 
 @pytest.mark.parametrize("payload", STREAMS, ids=["workers-ai", "openai"])
 def test_byte_by_byte_and_crlf(payload):
     whole = parse_all(payload)
-    assert _feed_in_pieces(payload, list(range(len(payload)))) == whole
+    assert feed_in_pieces(payload, list(range(len(payload)))) == whole
     crlf = payload.replace(b"\n", b"\r\n")
-    assert _feed_in_pieces(crlf, list(range(len(crlf)))) == whole
+    assert feed_in_pieces(crlf, list(range(len(crlf)))) == whole
     cr_only = payload.replace(b"\n", b"\r")
     assert parse_all(cr_only) == whole
 
@@ -56,13 +41,13 @@ def test_byte_by_byte_and_crlf(payload):
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAMS[0])), max_size=30), st.sampled_from(["\n", "\r\n"]))
 def test_arbitrary_chunking_property(cuts, newline):
     payload = STREAMS[0].replace(b"\n", newline.encode())
-    assert _feed_in_pieces(payload, cuts) == parse_all(payload)
+    assert feed_in_pieces(payload, cuts) == parse_all(payload)
 
 
 def test_multibyte_characters_split_across_chunks():
     payload = 'data: {"response":"héllo ✓ 🌍"}\n\n'.encode()
     for cut in range(len(payload)):
-        events = _feed_in_pieces(payload, [cut])
+        events = feed_in_pieces(payload, [cut])
         assert delta_from_event(events[0]).text == "héllo ✓ 🌍"
 
 
