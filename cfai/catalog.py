@@ -38,6 +38,13 @@ class ModelInfo:
     context_window: int | None = None
     source: Literal["catalogue", "built-in"] = "catalogue"
     price: ModelPrice | None = None  # the catalogue's list price; None: no price listed
+    reasoning: bool = False  # the catalogue's `reasoning` property: the model thinks before it answers
+    response_shape: str | None = None  # classic | chat_completion | responses, where the catalogue says
+
+    @property
+    def reasoning_first(self) -> bool:
+        """Reads its answer with reasoning inline before `</think>` (R1-distill, QwQ): see cfai.shapes."""
+        return self.reasoning and self.response_shape in (None, "classic")
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,18 @@ def model_from_entry(entry: Mapping[str, Any], task: str = "") -> ModelInfo | No
         description=str(entry.get("description") or "").strip(),
         context_window=context_window(entry),
         price=price_from_entry(entry, mid),
+        reasoning=str(_property(entry, "reasoning")).lower() == "true",
+        response_shape=_property(entry, "response_shape") if isinstance(_property(entry, "response_shape"), str)
+        else None,
     )
+
+
+def _property(entry: Mapping[str, Any], property_id: str) -> Any:
+    """The value of one of a catalogue entry's `properties` ({property_id, value}); None when absent."""
+    for prop in entry.get("properties") or ():
+        if isinstance(prop, Mapping) and prop.get("property_id") == property_id:
+            return prop.get("value")
+    return None
 
 
 def models_from_entries(entries: Iterable[Mapping[str, Any]], task: str = "") -> tuple[ModelInfo, ...]:

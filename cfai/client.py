@@ -312,7 +312,8 @@ class Client:
     def _new_result(self, call: _Call, response: requests.Response | None) -> Result:
         result = Result(ok=False, status=0, url=call.url, route=call.options.route, model=call.model,
                         request_body=call.body, request_headers=redact_headers(call.headers),
-                        timings=Timings(started_at=call.started_at))
+                        timings=Timings(started_at=call.started_at),
+                        reasoning_first=call.options.reasoning_first)
         if response is not None:
             h = {k.lower(): v for k, v in response.headers.items()}
             result.status = response.status_code

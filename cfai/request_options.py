@@ -168,6 +168,7 @@ class RequestOptionFields(TypedDict, total=False):
     extra_headers: Mapping[str, str] | None
     timeout: float | tuple[float, float] | None
     deadline: float | None
+    reasoning_first: bool
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class RequestOptions:
     connect_timeout: float | None = None
     read_timeout: float | None = None
     deadline_s: float | None = None
+    reasoning_first: bool = False  # how to read the answer: the model reasons inline first (cfai.shapes)
 
     @classmethod
     def build(cls, base: RequestOptions | None = None, **fields: Any) -> RequestOptions:
@@ -203,6 +205,7 @@ class RequestOptions:
             "connect_timeout": opts.connect_timeout,
             "read_timeout": opts.read_timeout,
             "deadline_s": opts.deadline_s,
+            "reasoning_first": bool(fields.get("reasoning_first", opts.reasoning_first)),
         }
         timeout = fields.get("timeout")
         totals = [float(fields["deadline"])] if fields.get("deadline") is not None else []

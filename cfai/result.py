@@ -6,8 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfai import shapes
 from cfai.config import Route
 from cfai.errors import CloudflareError
+from cfai.token_timing import TokenEvent
 
 
 @dataclass
@@ -19,7 +21,9 @@ class Timings:
     started_at: float = 0.0
     ttfb_ms: float | None = None
     total_ms: float | None = None
-    first_token_ms: float | None = None
+    first_token_ms: float | None = None  # the first token of any kind (reasoning or answer)
+    first_reasoning_ms: float | None = None  # reasoning models: the first reasoning token
+    first_answer_ms: float | None = None  # the first answer token (after the reasoning, if any)
     connection_reused: bool | None = None
     connect_ms: float | None = None
 
@@ -49,11 +53,28 @@ class Result:
     result_info: dict[str, Any] | None = None  # pagination of list endpoints
     attempts: int = 1
     streamed: bool = False
+    reasoning_first: bool = False  # the model reasons inline before answering (catalogue), see cfai.shapes
+    token_events: list[TokenEvent] = field(default_factory=list)  # streams: when each chunk arrived
+    streamed_answer: shapes.Answer | None = None  # streams: what the stream said, summed up
+
+    @property
+    def answer(self) -> shapes.Answer:
+        """Text, reasoning, usage and finish reason, read from whichever shape the model answered in."""
+        if self.streamed_answer is not None:
+            return self.streamed_answer
+        max_tokens = (self.request_body or {}).get("max_tokens")
+        return shapes.read_answer(self.output, reasoning_first=self.reasoning_first,
+                                  max_tokens=max_tokens if isinstance(max_tokens, int) else None)
 
     @property
     def text(self) -> str:
-        """The generated text: `result.response`, else `choices[0].text`, else `choices[0].message.content`."""
-        return extract_text(self.output)
+        """The generated answer (reasoning excluded), from any response shape; other outputs as text."""
+        answer = self.answer
+        return answer.text if answer.shape != "unknown" else extract_text(self.output)
+
+    @property
+    def reasoning(self) -> str:
+        return self.answer.reasoning
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -93,8 +114,9 @@ def extract_text(output: Any) -> str:
     return ""
 
 
-def usage_from(output: Any, body: Any) -> dict[str, int] | None:
+def usage_from(output: Any, body: Any) -> dict[str, Any] | None:
+    """The usage of a whole answer in OpenAI chat's vocabulary (see `shapes.usage_dict`), any shape."""
     for source in (output, body):
         if isinstance(source, dict) and isinstance(source.get("usage"), dict):
-            return source["usage"]
+            return shapes.usage_dict(shapes.read_usage(source["usage"]))
     return None

@@ -122,6 +122,23 @@ def read_usage(raw: Any) -> Usage | None:
     )
 
 
+def usage_dict(usage: Usage | None) -> dict[str, Any] | None:
+    """`usage` in one vocabulary, OpenAI chat's (`prompt_tokens`, `completion_tokens`, and the cached and
+    reasoning details), whatever shape it came in: what `Result.usage` holds."""
+    if usage is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in (("prompt_tokens", usage.input_tokens), ("completion_tokens", usage.output_tokens),
+                       ("total_tokens", usage.total_tokens)):
+        if value is not None:
+            out[key] = value
+    if usage.cached_input_tokens is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_input_tokens}
+    if usage.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
+
+
 def split_inline_reasoning(text: str, *, reasoning_first: bool = False, cut: bool = False) -> tuple[str, str]:
     """(reasoning, answer) of a classic text that may carry `...</think>answer` (R1-distill, QwQ).
 
@@ -341,6 +358,7 @@ class StreamReader:
             self._text.append(text)
             return [Delta("answer", text)] if text else []
         if kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.done = True  # a Responses stream ends with this event; it sends no [DONE]
             response = _dict(payload.get("response"))
             final = _read_responses(response)
             self._final = final

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import requests
 
+from cfai import shapes
 from cfai.errors import (
     CloudflareError,
     DeadlineExceededError,
@@ -19,13 +20,17 @@ from cfai.errors import (
     scrub_secrets,
 )
 from cfai.result import Result
-from cfai.sse import SSELimitError, SSEParser, delta_from_event
+from cfai.sse import SSELimitError, SSEParser
+from cfai.token_timing import TokenEvent
 from cfai.transport import CallLimits, now
 
 
 class Stream:
-    """Iterate for text chunks as they arrive (works with st.write_stream); afterwards `.result` holds the
-    final Result: full text in `raw_body` and `.text`, usage, timings (first_token_ms), `interrupted`."""
+    """Iterate for the answer's text chunks as they arrive (works with st.write_stream), or `deltas()` for
+    reasoning and answer apart; afterwards `.result` holds the final Result: the answer in `raw_body` and
+    `.text`, `.reasoning`, usage, timings (first token, first reasoning and answer token), `token_events`
+    (when each chunk arrived, for token-level timing) and `interrupted`. Any response shape
+    (cfai.shapes reads them)."""
 
     def __init__(self, result: Result, response: requests.Response | None, start: float,
                  limits: CallLimits | None = None, secrets: tuple[str, ...] = ()):
@@ -37,15 +42,28 @@ class Stream:
         self._consumed = response is None
 
     def __iter__(self) -> Iterator[str]:
+        for delta in self.deltas():
+            if delta.kind == "answer" and delta.text:
+                yield delta.text
+
+    def deltas(self) -> Iterator[shapes.Delta]:
+        """Reasoning and answer text as they arrive, each marked with its kind."""
         if self._consumed:
-            if self.result.ok and self.result.text and not self.result.streamed:
-                yield self.result.text  # a JSON answer to a stream request: show it whole
+            if self.result.ok and not self.result.streamed:  # a JSON answer to a stream request: whole
+                answer = self.result.answer
+                if answer.reasoning:
+                    yield shapes.Delta("reasoning", answer.reasoning)
+                if self.result.text:
+                    yield shapes.Delta("answer", self.result.text)
             return
         self._consumed = True
         result, response = self.result, self._response
         assert response is not None
         parser = SSEParser()
+        reader = shapes.StreamReader(reasoning_first=result.reasoning_first,
+                                     max_tokens=_int((result.request_body or {}).get("max_tokens")))
         parts: list[str] = []
+        timings = result.timings
         done = False
         received = 0
         limits = self._limits
@@ -59,18 +77,26 @@ class Stream:
                 for event in parser.feed(chunk):
                     if event.is_done:
                         done = True
-                        continue
-                    delta = delta_from_event(event)
-                    if delta.usage:
-                        result.usage = delta.usage
-                    if delta.error:
-                        result.error = self._error(StreamInterruptedError,
-                                                   f"The stream reported an error: {delta.error}")
-                    if delta.text:
-                        if result.timings.first_token_ms is None:
-                            result.timings.first_token_ms = (now() - self._start) * 1000
-                        parts.append(delta.text)
-                        yield delta.text
+                    for delta in reader.feed(event.data, event.event):
+                        if delta.usage is not None:
+                            result.usage = shapes.usage_dict(delta.usage)
+                        if delta.error:
+                            result.error = self._error(StreamInterruptedError,
+                                                       f"The stream reported an error: {delta.error}")
+                        if not delta.text:
+                            continue
+                        at_ms = (now() - self._start) * 1000
+                        if timings.first_token_ms is None:
+                            timings.first_token_ms = at_ms
+                        if delta.kind == "reasoning" and timings.first_reasoning_ms is None:
+                            timings.first_reasoning_ms = at_ms
+                        if delta.kind == "answer":
+                            if timings.first_answer_ms is None:
+                                timings.first_answer_ms = at_ms
+                            parts.append(delta.text)
+                        result.token_events.append(TokenEvent(at_ms, delta.kind, 1))
+                        yield delta
+                    done = done or reader.done
                 if limits is not None and limits.expired:  # bytes keep coming (keep-alives): still the end
                     if not done:
                         result.error = self._deadline_error(len(parts))
@@ -90,7 +116,11 @@ class Stream:
             result.timings.total_ms = (now() - self._start) * 1000
             result.bytes_received = received
             result.raw_body = "".join(parts)
+            answer = reader.answer()
+            result.streamed_answer = answer
             result.output = {"response": result.raw_body, "usage": result.usage}
+            if answer.reasoning:
+                result.output["reasoning"] = answer.reasoning
             if not done:
                 result.interrupted = True
                 if result.error is None:
@@ -116,6 +146,10 @@ class Stream:
     def close(self) -> None:
         if self._response is not None:
             self._response.close()
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _mib(size: int) -> str:

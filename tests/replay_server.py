@@ -17,6 +17,20 @@ CASES: dict[str, Any] = {
     k: v for k, v in json.loads((FIXTURES / "cloudflare_responses.json").read_text()).items() if not k.startswith("_")
 }
 STREAMS = {"stream_workers_ai": "stream_workers_ai.txt", "stream_openai_chunks": "stream_openai_chunks.txt"}
+# Contract fixtures of the newer response shapes (tests/fixtures/shapes/): `/shape/<name>/...` answers one.
+SHAPES: dict[str, Any] = {path.stem: json.loads(path.read_text()) for path in (FIXTURES / "shapes").glob("*.json")}
+
+
+def shape_payload(fixture: dict[str, Any]) -> bytes:
+    """A recorded stream as SSE: Responses events carry their `type` as the event name; chat chunks end in
+    [DONE], as Cloudflare's OpenAI-compatible streams do."""
+    out = []
+    for event in fixture["events"]:
+        name = event.get("type") if isinstance(event, dict) else None
+        out.append((f"event: {name}\n" if name else "") + f"data: {json.dumps(event)}\n\n")
+    if not any(isinstance(e, dict) and str(e.get("type", "")).startswith("response.") for e in fixture["events"]):
+        out.append("data: [DONE]\n\n")
+    return "".join(out).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -32,9 +46,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         self.server.requests.append({"path": self.path, "headers": dict(self.headers)})  # type: ignore[attr-defined]
         parts = self.path.split("/")
-        name = parts[2] if len(parts) > 2 and parts[1] == "case" else ""
-        if name in STREAMS:
-            payload = (FIXTURES / STREAMS[name]).read_bytes()
+        name = parts[2] if len(parts) > 2 and parts[1] in ("case", "shape") else ""
+        shape = SHAPES.get(name) if parts[1:2] == ["shape"] else None
+        if shape is not None and "events" not in shape:
+            data = json.dumps(shape["body"]).encode()
+            self.send_response(shape.get("status", 200))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if name in STREAMS or shape is not None:
+            payload = shape_payload(shape) if shape is not None else (FIXTURES / STREAMS[name]).read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
