@@ -20,11 +20,11 @@ from typing import Any, Literal
 import pandas as pd
 
 from cfai.client import Client, GatewayOptions, Result, Route
+from cfai.faults import FAULT_HEADER  # honoured by the local emulator only
 
 DEFAULT_MODEL = "@cf/huggingface/distilbert-sst-2-int8"
 CLASSIFICATION_TASK = "Text Classification"
 MAX_CONCURRENCY = 32
-FAULT_HEADER = "x-emulator-fault"  # honoured by the local emulator only
 
 RowStatus = Literal["pending", "ok", "error"]
 HeadersFor = Callable[["RowResult"], Mapping[str, str]]

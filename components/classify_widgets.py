@@ -33,6 +33,7 @@ from cfai.evaluation import (
     scoring_input,
     with_scoring_columns,
 )
+from cfai.faults import INSTANT_FAULT_KINDS
 from cfai.ingest import (
     DELIMITER_NAMES,
     LONG_TEXT_CHARS,
@@ -56,7 +57,6 @@ NO_LABEL = "(no expected labels)"
 KEEP_AS_IS, LEAVE_OUT = "(keep as is: always a miss)", "(leave out)"
 MAX_MAPPED_LABELS = 12
 POLL_SECONDS = 0.5
-FAULT_KINDS = ("500", "503", "429", "malformed-json")
 DEFAULT_TEXT = "The staff were friendly, but the room was noisy and the breakfast was cold."
 
 
@@ -233,7 +233,7 @@ def batch_settings(model: str, route: Route, gateway: GatewayOptions, is_local: 
             every = st.number_input("Inject a fault into every Nth request (0 = off)", min_value=0,
                                     max_value=1000, value=0, key="classify_fault_every",
                                     help="Only the emulator honours this; the retry of such a row succeeds.")
-            kind = st.selectbox("Fault", FAULT_KINDS, key="classify_fault_kind")
+            kind = st.selectbox("Fault", INSTANT_FAULT_KINDS, key="classify_fault_kind")
             if every:
                 headers_for = fault_injector(int(every), kind)
     settings = BatchSettings(model=model, route=route, gateway=gateway if route == "gateway" else None,

@@ -1,10 +1,9 @@
-"""Assembles the emulator's Starlette app: Workers AI routes, the AI Gateway routes (when present),
-Cloudflare-shaped errors for every failure, and a clean shutdown."""
+"""Assembles the emulator's Starlette app: Workers AI routes, the AI Gateway routes, Cloudflare-shaped errors
+for every failure, and a clean shutdown."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,19 +16,10 @@ from starlette.routing import BaseRoute
 
 from cfai.emulator import classification
 from cfai.emulator.envelope import INTERNAL, METHOD_NOT_ALLOWED, cf_error, no_route
+from cfai.emulator.gateway import close_gateway, gateway_routes
 from cfai.emulator.middleware import EmulatorMiddleware, ErrorEnvelopeMiddleware
 from cfai.emulator.state import EmulatorState
 from cfai.emulator.workers_ai import WorkersAI
-
-
-def _gateway_module() -> Any | None:
-    """The AI Gateway half lives in cfai.emulator.gateway; run without it while it does not exist."""
-    try:
-        return importlib.import_module("cfai.emulator.gateway")
-    except ModuleNotFoundError as exc:
-        if exc.name == "cfai.emulator.gateway":
-            return None
-        raise
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -48,10 +38,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(state: EmulatorState) -> Starlette:
     workers_ai = WorkersAI(state)
-    routes: list[BaseRoute] = workers_ai.routes()
-    gateway = _gateway_module()
-    if gateway is not None:
-        routes += list(gateway.gateway_routes(state))
+    routes: list[BaseRoute] = [*workers_ai.routes(), *gateway_routes(state)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,8 +47,7 @@ def create_app(state: EmulatorState) -> Starlette:
             yield
         finally:
             await workers_ai.aclose()
-            if gateway is not None and hasattr(gateway, "close_gateway"):
-                await gateway.close_gateway(state)
+            await close_gateway(state)
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         HTTPException: _http_error,

@@ -41,6 +41,7 @@ from cfai.emulator.models_catalog import (
     model_schema,
     search_models,
 )
+from cfai.emulator.params import QueryParamError, int_param
 from cfai.emulator.state import EmulatorState
 from cfai.emulator.textgen import Generation, GenRequest, count_tokens, generate, parse_gen_request, tokenize
 from cfai.emulator.upstream import Upstream, UpstreamError, chunk_text, message_text
@@ -355,9 +356,9 @@ class WorkersAI:
     async def models_search(self, request: Request) -> Response:
         q = request.query_params
         try:
-            page = _int_param(q.get("page"), "page", 1, 1, 10**6)
-            per_page = _int_param(q.get("per_page"), "per_page", 50, 1, 1000)
-        except InputError as exc:
+            page = int_param(q.get("page"), "page", 1, 1, 10**6)
+            per_page = int_param(q.get("per_page"), "per_page", 50, 1, 1000)
+        except QueryParamError as exc:
             return cf_error(400, 1001, str(exc))
         found = search_models(q.get("task", ""), q.get("search", ""), q.get("author", ""))
         items = found[(page - 1) * per_page : page * per_page]
@@ -391,18 +392,6 @@ class WorkersAI:
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _int_param(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputError(f"query parameter '{name}' must be an integer") from None
-    if not lo <= value <= hi:
-        raise InputError(f"query parameter '{name}' must be between {lo} and {hi}")
-    return value
 
 
 def _openai_model(body: dict, task: str, task_label: str) -> ModelSpec | None:

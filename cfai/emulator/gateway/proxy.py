@@ -1,4 +1,4 @@
-"""The AI Gateway half of the emulator: a real caching, rate-limiting, logging proxy in front of Workers AI.
+"""The gateway's proxy routes: a real caching, rate-limiting, logging proxy in front of Workers AI.
 
 Cache misses go over HTTP (one keep-alive httpx pool) to this same server's Workers AI routes at
 `state.base_url`; streams are relayed chunk by chunk as they arrive and never cached.
@@ -22,19 +22,20 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cfai.emulator.faults import DroppedConnection
-from cfai.emulator.gateway_admin import admin_routes
-from cfai.emulator.gateway_cache import cache_key
-from cfai.emulator.gateway_config import GatewayConfig
-from cfai.emulator.gateway_headers import (
+from cfai.emulator.gateway.admin import admin_routes
+from cfai.emulator.gateway.cache import cache_key, canonical_body
+from cfai.emulator.gateway.config import GatewayConfig
+from cfai.emulator.gateway.headers import (
     HeaderError,
     RequestOptions,
     StreamUsage,
     body_usage,
     parse_request_options,
 )
-from cfai.emulator.gateway_logs import LogEntry, new_log_id
-from cfai.emulator.gateway_runtime import EXTRAS_KEY, GatewayRuntime, get_runtime
+from cfai.emulator.gateway.logs import LogEntry, new_log_id
+from cfai.emulator.gateway.runtime import EXTRAS_KEY, GatewayRuntime, get_runtime
 from cfai.emulator.state import EmulatorState
+from cfai.faults import DELAY_HEADER, FAULT_HEADER
 
 T = TypeVar("T")
 
@@ -227,14 +228,13 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
 
     authorization = request.headers.get("authorization", "")
     # An injected fault must reach Workers AI even when the answer is cached: it demonstrates error handling.
-    faulted = state.options.allow_faults and "x-emulator-fault" in request.headers
+    faulted = state.options.allow_faults and FAULT_HEADER in request.headers
     ttl = 0 if streamed or faulted else _effective_ttl(gw, opts)
     key = None
     if ttl > 0:
-        canonical = (json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-                     if parsed is not None else body)
         key = cache_key(scope=f"{account}\0{gw.id}\0{gw.generation}", path=sub_path, model=model,
-                        body=canonical, authorization=authorization, custom_key=opts.cache_key)
+                        body=canonical_body(body, parsed), authorization=authorization,
+                        custom_key=opts.cache_key)
         hit = rt.cache.get(key)
         if hit is not None:
             call.log(hit.status, cached=True, tokens=(hit.tokens_in, hit.tokens_out))
@@ -242,7 +242,7 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
             headers.update({"cf-aig-cache-status": "HIT", "cf-aig-log-id": log_id, "cf-aig-step": "0"})
             return Response(hit.body, status_code=hit.status, headers=headers)
 
-    forward = {k: v for k, v in request.headers.items() if k in _FORWARD or k.startswith("x-emulator-")}
+    forward = {k: v for k, v in request.headers.items() if k in _FORWARD or k in (FAULT_HEADER, DELAY_HEADER)}
     forward["accept-encoding"] = "identity"  # relay bytes as they are; no re-encoding on the way through
     try:
         resp = await _unless_client_leaves(
