@@ -520,7 +520,7 @@ def test_the_token_goes_only_to_the_configured_base_urls(app_env, monkeypatch):
             continue
         if port == api_emu.port:
             assert thread == "recording-proxy-api", (thread, address)
-        elif port == gateway_emu.port:
+        elif port in (gateway_emu.port, gateway_emu.state.internal_port):  # its public or internal socket
             assert thread in ("recording-proxy-gw", f"cfai-emulator-{gateway_emu.port}"), (thread, address)
         else:
             raise AssertionError(f"unexpected connection from {thread} to {address}")

@@ -3,6 +3,7 @@ for every failure, and a clean shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -16,8 +17,9 @@ from starlette.routing import BaseRoute
 
 from cfai.emulator import classification
 from cfai.emulator.envelope import INTERNAL, METHOD_NOT_ALLOWED, cf_error, no_route
-from cfai.emulator.gateway import close_gateway, gateway_routes
-from cfai.emulator.middleware import EmulatorMiddleware, ErrorEnvelopeMiddleware
+from cfai.emulator.gateway import close_gateway, gateway_routes, get_runtime
+from cfai.emulator.logs import install_loop_handler
+from cfai.emulator.middleware import EmulatorMiddleware, ErrorEnvelopeMiddleware, NetworkDelayMiddleware
 from cfai.emulator.state import EmulatorState
 from cfai.emulator.workers_ai import WorkersAI
 
@@ -42,12 +44,15 @@ def create_app(state: EmulatorState) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_loop_handler(asyncio.get_running_loop())
         classification.warm_up()
+        get_runtime(state).client()  # the gateway's upstream pool, before the first miss needs it
         try:
             yield
         finally:
             await workers_ai.aclose()
             await close_gateway(state)
+            state.cpu.close()
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         HTTPException: _http_error,
@@ -55,7 +60,11 @@ def create_app(state: EmulatorState) -> Starlette:
     }
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ErrorEnvelopeMiddleware), Middleware(EmulatorMiddleware, state=state)],
+        middleware=[
+            Middleware(NetworkDelayMiddleware, state=state),  # outermost: every answer pays the round trip
+            Middleware(ErrorEnvelopeMiddleware),
+            Middleware(EmulatorMiddleware, state=state),
+        ],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

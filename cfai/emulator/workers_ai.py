@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from cfai.emulator import classification, embeddings, text_tasks
+from cfai.emulator import classification, embeddings, jsonbody, text_tasks
 from cfai.emulator.envelope import (
     BACKEND_HEADER,
     UPSTREAM_UNAVAILABLE,
@@ -59,15 +59,7 @@ def _sse(obj: Any) -> bytes:
 _DONE = b"data: [DONE]\n\n"
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("Malformed JSON in request body") from None
-    if not isinstance(body, dict):
-        raise InputError("the request body must be a JSON object")
-    return body
+EMBEDDING_BYTES_PER_DIM = 20  # rendered JSON per float, to judge whether rendering an answer is heavy
 
 
 class WorkersAI:
@@ -81,6 +73,11 @@ class WorkersAI:
     @property
     def speed(self) -> float:
         return max(self.state.options.speed, 1e-6)
+
+    async def read_json(self, request: Request) -> tuple[dict[str, Any], int]:
+        """The body as a JSON object (InputError otherwise) and its size in bytes; big ones parse off the loop."""
+        raw = await request.body()
+        return await self.state.cpu.run(len(raw), jsonbody.loads_object, raw), len(raw)
 
     def routes(self) -> list[BaseRoute]:
         base = "/client/v4/accounts/{account}"
@@ -138,18 +135,20 @@ class WorkersAI:
             return early
         if spec is None:
             return no_such_model(model, headers)
+        cpu = self.state.cpu
         try:
-            body = await read_json(request)
+            body, size = await self.read_json(request)
             if spec.task == TEXT_GENERATION:
                 req = parse_gen_request(body)
                 if self.upstream is not None:
                     return await self._run_upstream(model, req, headers)
-                return await self._run_textgen(spec, req, started, faults, headers)
-            result, units = self._run_other(spec, body)
+                return await self._run_textgen(spec, req, started, faults, headers, size)
+            result, units = await cpu.run(size, self._run_other, spec, body)
         except InputError as exc:
             return bad_input(str(exc), headers)
         await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, units))
-        return self._respond(cf_success_body(result), headers, faults)
+        out_size = max(size, units * spec.dims * EMBEDDING_BYTES_PER_DIM)
+        return await cpu.run(out_size, self._respond, cf_success_body(result), headers, faults)
 
     def _run_other(self, spec: ModelSpec, body: dict[str, Any]) -> tuple[Any, int]:
         if spec.task == TEXT_CLASSIFICATION:
@@ -170,9 +169,9 @@ class WorkersAI:
         raise InputError(f"task {spec.task} is not supported")  # pragma: no cover - catalog is closed
 
     async def _run_textgen(
-        self, spec: ModelSpec, req: GenRequest, started: float, faults: Faults, headers: dict[str, str]
+        self, spec: ModelSpec, req: GenRequest, started: float, faults: Faults, headers: dict[str, str], size: int
     ) -> Response:
-        gen = generate(spec.name, req, self.state.options.seed)
+        gen = await self.state.cpu.run(size, generate, spec.name, req, self.state.options.seed)
         due = self._schedule(spec, gen, faults)
         if not req.stream:
             await sleep_until(started, due[-1] if due else 0.0)
@@ -243,7 +242,7 @@ class WorkersAI:
         if early is not None:
             return early
         try:
-            body = await read_json(request)
+            body, size = await self.read_json(request)
             spec = _openai_model(body, TEXT_GENERATION, "text generation")
             model = body["model"]
             if spec is None:
@@ -253,7 +252,7 @@ class WorkersAI:
             return bad_input(str(exc), headers)
         if self.upstream is not None:
             return await self._chat_upstream(model, body, req, headers)
-        gen = generate(model, req, self.state.options.seed)
+        gen = await self.state.cpu.run(size, generate, model, req, self.state.options.seed)
         content = gen.response if isinstance(gen.response, str) else "".join(gen.pieces)
         due = self._schedule(spec, gen, faults)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -328,7 +327,7 @@ class WorkersAI:
         if early is not None:
             return early
         try:
-            body = await read_json(request)
+            body, size = await self.read_json(request)
             spec = _openai_model(body, TEXT_EMBEDDINGS, "text embeddings")
             model = body["model"]
             if spec is None:
@@ -338,19 +337,11 @@ class WorkersAI:
             texts = embeddings.parse_texts(body["input"], "input")
         except InputError as exc:
             return bad_input(str(exc), headers)
-        data = [
-            {"object": "embedding", "index": i, "embedding": embeddings.embed(t, spec.dims)}
-            for i, t in enumerate(texts)
-        ]
-        tokens = sum(count_tokens(t) for t in texts)
-        answer = {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+        answer = await self.state.cpu.run(max(size, len(texts) * spec.dims * EMBEDDING_BYTES_PER_DIM),
+                                          _openai_embeddings, model, spec, texts)
         await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, len(texts)))
-        return self._respond(answer, headers, faults)
+        return await self.state.cpu.run(len(texts) * spec.dims * EMBEDDING_BYTES_PER_DIM,
+                                        self._respond, answer, headers, faults)
 
     # --- the catalog ------------------------------------------------------------------------------------
     async def models_search(self, request: Request) -> Response:
@@ -392,6 +383,15 @@ class WorkersAI:
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _openai_embeddings(model: str, spec: ModelSpec, texts: list[str]) -> dict[str, Any]:
+    data = [
+        {"object": "embedding", "index": i, "embedding": embeddings.embed(t, spec.dims)}
+        for i, t in enumerate(texts)
+    ]
+    tokens = sum(count_tokens(t) for t in texts)
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
 def _openai_model(body: dict, task: str, task_label: str) -> ModelSpec | None:

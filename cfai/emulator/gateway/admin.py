@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cfai.emulator.envelope import AUTH_ERROR, cf_error, cf_success_body
+from cfai.emulator import jsonbody
+from cfai.emulator.envelope import AUTH_ERROR, InputError, cf_error, cf_success_body
 from cfai.emulator.gateway.config import ConfigError
 from cfai.emulator.gateway.logs import ORDER_FIELDS, LogQuery, parse_time
 from cfai.emulator.gateway.runtime import GatewayRuntime, get_runtime
@@ -47,9 +47,9 @@ def _authorized(state: EmulatorState, request: Request) -> bool:
 async def _json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise ConfigError("the body must be a JSON object") from None
+        data = jsonbody.loads(raw) if raw.strip() else {}
+    except InputError as exc:
+        raise ConfigError(f"the body must be a JSON object ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError("the body must be a JSON object")
     return data

@@ -55,5 +55,5 @@ class GatewayRuntime:
 def get_runtime(state: EmulatorState) -> GatewayRuntime:
     rt = state.extras.get(EXTRAS_KEY)
     if rt is None:
-        rt = state.extras[EXTRAS_KEY] = GatewayRuntime()
+        rt = state.extras[EXTRAS_KEY] = GatewayRuntime(logs=LogStore(max_bytes=state.options.gateway_log_max_bytes))
     return rt
