@@ -190,7 +190,8 @@ def test_openai_sdk_through_the_gateway(emulator):
     assert first.headers["cf-aig-cache-status"] == "MISS" and second.headers["cf-aig-cache-status"] == "HIT"
     assert second.parse().choices[0].message.content == first.parse().choices[0].message.content
     chunks = client.chat.completions.create(model=LLAMA, messages=messages, max_tokens=8, stream=True)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == first.parse().choices[0].message.content  # streams are relayed, never cached
     client.close()
 
 
@@ -294,7 +295,7 @@ def test_upstream_errors_relayed_and_not_cached(emulator, session):
     bad = gw_url(emulator.base_url, model="@cf/nobody/no-such-model")
     for _ in range(2):
         r = post(session, bad, {"prompt": "x"})
-        assert r.status_code in (400, 404) and r.headers["cf-aig-cache-status"] == "MISS"
+        assert r.status_code == 400 and r.headers["cf-aig-cache-status"] == "MISS"
         assert r.json()["errors"][0]["code"] == 5007
     limited = post(session, url, body, {"x-emulator-fault": "429", "cf-aig-skip-cache": "true"})
     assert limited.status_code == 429 and limited.headers.get("retry-after")
@@ -351,7 +352,7 @@ def test_authenticated_gateway_with_an_api_token(own_emulator, session):
     assert ok.status_code == 200
     # A bad provider token is Workers AI's refusal, relayed as is.
     r = post(session, url, body, {"Authorization": "Bearer wrong", "cf-aig-authorization": "Bearer secret-token"})
-    assert r.status_code in (401, 403) and r.json()["errors"][0]["code"] == 10000
+    assert r.status_code == 401 and r.json()["errors"][0]["code"] == 10000
     # The management API needs the token too.
     r = requests.get(mgmt_url(h.base_url), headers={"Authorization": "Bearer wrong"}, timeout=TIMEOUT)
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == 10000
