@@ -22,9 +22,9 @@ from cfai import jobs
 from cfai.catalog import DEFAULT_CLASSIFICATION_MODEL
 from cfai.client import Client, GatewayOptions, Result, Route
 from cfai.csv_safe import safe_csv
+from cfai.faults import FAULT_HEADER  # honoured by the local emulator only
 
 MAX_CONCURRENCY = 32
-FAULT_HEADER = "x-emulator-fault"  # honoured by the local emulator only
 
 RowStatus = Literal["pending", "ok", "error"]
 HeadersFor = Callable[["RowResult"], Mapping[str, str]]

@@ -7,13 +7,13 @@ import streamlit as st
 
 from cfai.classify import MAX_CONCURRENCY, BatchJob, BatchSettings, HeadersFor, fault_injector
 from cfai.client import Client, GatewayOptions, Route
+from cfai.faults import INSTANT_FAULT_KINDS
 from cfai.format import format_rate
 from cfai.ingest import Batch
 from components.polling import poll_while_running
 
 JOB_KEY = "classify_job"
 HEADERS_KEY = "classify_job_headers"
-FAULT_KINDS = ("500", "503", "429", "malformed-json")
 
 
 def batch_settings(model: str, route: Route, gateway: GatewayOptions, is_local: bool) -> tuple[BatchSettings, HeadersFor | None]:
@@ -31,7 +31,7 @@ def batch_settings(model: str, route: Route, gateway: GatewayOptions, is_local: 
             every = st.number_input("Inject a fault into every Nth request (0 = off)", min_value=0,
                                     max_value=1000, value=0, key="classify_fault_every",
                                     help="Only the emulator honours this; the retry of such a row succeeds.")
-            kind = st.selectbox("Fault", FAULT_KINDS, key="classify_fault_kind")
+            kind = st.selectbox("Fault", INSTANT_FAULT_KINDS, key="classify_fault_kind")
             if every:
                 headers_for = fault_injector(int(every), kind)
     settings = BatchSettings(model=model, route=route, gateway=gateway if route == "gateway" else None,

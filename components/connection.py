@@ -50,9 +50,10 @@ _NOTICE_PAGE = "_cfg_local_notice_page"
 def _embedded_emulator(speed: float) -> Any:
     """One emulator per server process, on a free loopback port. Faults are allowed so the pages can
     demonstrate error handling on request."""
-    from cfai.emulator import start_emulator
+    from cfai.emulator import DEMO_NETWORK_JITTER_MS, DEMO_NETWORK_RTT_MS, start_emulator
 
-    return start_emulator(host="127.0.0.1", port=0, speed=speed, allow_faults=True)
+    return start_emulator(host="127.0.0.1", port=0, speed=speed, allow_faults=True,
+                          network_rtt_ms=DEMO_NETWORK_RTT_MS, network_jitter_ms=DEMO_NETWORK_JITTER_MS)
 
 
 def emulator_base_url() -> str:

@@ -22,6 +22,7 @@ from cfai.chat import (
     resend_conversation,
 )
 from cfai.client import GatewayOptions, Result, Route
+from cfai.faults import FAULT_HEADER, FAULT_KINDS
 from components.app_shell import require_app_shell
 from components.chat_view import PENDING_KEY, queue_resend, render_history, render_turn, write_markdown_stream
 from components.code_panel import code_panel
@@ -32,7 +33,7 @@ from components.route_options import ROUTE_LABELS, route_options
 
 require_app_shell()
 
-FAULTS = ("none", "429", "500", "503", "timeout", "drop-stream", "malformed-json")
+FAULTS = ("none", *FAULT_KINDS)
 EXAMPLES = (
     "Explain AI Gateway caching in two sentences.",
     "Write a haiku about the edge.",
@@ -76,7 +77,7 @@ with st.sidebar:
         fault = "none"
         if conn.is_local:
             fault = st.selectbox("Inject a fault (emulator)", FAULTS, key="pg_fault",
-                                 help="Adds x-emulator-fault to the next request, to see how errors look.")
+                                 help=f"Adds {FAULT_HEADER} to the next request, to see how errors look.")
 
 conversation: Conversation = state["pg_conv"]
 pair: tuple[Conversation, Conversation] = state["pg_pair"]
@@ -86,7 +87,7 @@ for conv in (conversation, *pair):
 request = ChatRequest(model, params, route=route, gateway=gateway, input_mode=input_mode, raw=raw,
                       stream=stream)
 problems = request.problems(conn)
-request_headers = {"x-emulator-fault": fault} if fault != "none" else None
+request_headers = {FAULT_HEADER: fault} if fault != "none" else None
 timeout = (conn.connect_timeout, float(read_timeout))
 
 

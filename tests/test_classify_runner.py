@@ -25,9 +25,10 @@ from cfai.classify import (
 )
 from cfai.client import Client
 from cfai.config import LOCAL_API_TOKEN
+from cfai.faults import DELAY_HEADER
 from cfai.ingest import parse_table
 
-DELAY = "x-emulator-delay-ms"
+DELAY = DELAY_HEADER
 
 
 def batch_frame(texts: list[str], expected: list[str] | None = None) -> pd.DataFrame:

@@ -21,13 +21,14 @@ from cfai.errors import (
     ServerError,
     StreamInterruptedError,
 )
+from cfai.faults import FAULT_HEADER
 
 LLM = "@cf/meta/llama-3.1-8b-instruct"
 SST2 = "@cf/huggingface/distilbert-sst-2-int8"
 
 
 def _fault(kind: str) -> dict[str, str]:
-    return {"x-emulator-fault": kind}
+    return {FAULT_HEADER: kind}
 
 
 @pytest.mark.parametrize("route", ["direct", "gateway"])

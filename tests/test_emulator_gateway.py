@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -188,7 +190,8 @@ def test_openai_sdk_through_the_gateway(emulator):
     assert first.headers["cf-aig-cache-status"] == "MISS" and second.headers["cf-aig-cache-status"] == "HIT"
     assert second.parse().choices[0].message.content == first.parse().choices[0].message.content
     chunks = client.chat.completions.create(model=LLAMA, messages=messages, max_tokens=8, stream=True)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == first.parse().choices[0].message.content  # streams are relayed, never cached
     client.close()
 
 
@@ -292,7 +295,7 @@ def test_upstream_errors_relayed_and_not_cached(emulator, session):
     bad = gw_url(emulator.base_url, model="@cf/nobody/no-such-model")
     for _ in range(2):
         r = post(session, bad, {"prompt": "x"})
-        assert r.status_code in (400, 404) and r.headers["cf-aig-cache-status"] == "MISS"
+        assert r.status_code == 400 and r.headers["cf-aig-cache-status"] == "MISS"
         assert r.json()["errors"][0]["code"] == 5007
     limited = post(session, url, body, {"x-emulator-fault": "429", "cf-aig-skip-cache": "true"})
     assert limited.status_code == 429 and limited.headers.get("retry-after")
@@ -349,7 +352,7 @@ def test_authenticated_gateway_with_an_api_token(own_emulator, session):
     assert ok.status_code == 200
     # A bad provider token is Workers AI's refusal, relayed as is.
     r = post(session, url, body, {"Authorization": "Bearer wrong", "cf-aig-authorization": "Bearer secret-token"})
-    assert r.status_code in (401, 403) and r.json()["errors"][0]["code"] == 10000
+    assert r.status_code == 401 and r.json()["errors"][0]["code"] == 10000
     # The management API needs the token too.
     r = requests.get(mgmt_url(h.base_url), headers={"Authorization": "Bearer wrong"}, timeout=TIMEOUT)
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == 10000
@@ -523,3 +526,110 @@ def test_a_caller_that_leaves_releases_the_upstream_request():
             time.sleep(0.05)
         else:
             pytest.fail("the gateway kept waiting for an upstream answer nobody wanted")
+
+
+# --- under abuse ---------------------------------------------------------------------------------------
+def raw_post(port: int, target: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    """POST exactly this request target (http.client neither decodes nor normalises it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        conn.request("POST", target, body=body, headers={**AUTH, "Content-Type": "application/json", **(headers or {})})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+    finally:
+        conn.close()
+
+
+TRAVERSALS = [
+    f"..%2F..%2F..%2Fclient%2Fv4%2Faccounts%2F{ACCOUNT}%2Fai-gateway%2Fgateways",
+    f"..%2f..%2f..%2fclient%2fv4%2faccounts%2f{ACCOUNT}%2fai-gateway%2fgateways",
+    f"%2E%2E%2F%2e%2e%2F%2E%2E%2Fclient%2Fv4%2Faccounts%2F{ACCOUNT}%2Fai-gateway%2Fgateways",
+    f"..%252F..%252F..%252Fclient%252Fv4%252Faccounts%252F{ACCOUNT}%252Fai-gateway%252Fgateways",
+    f"@cf/x/..%2F..%2F..%2F..%2Fclient%2Fv4%2Faccounts%2F{ACCOUNT}%2Fai-gateway%2Fgateways",
+    f"..%5C..%5C..%5Cclient%5Cv4%5Caccounts%5C{ACCOUNT}%5Cai-gateway%5Cgateways",
+]
+
+
+@pytest.mark.parametrize("model", TRAVERSALS)
+def test_an_encoded_dot_segment_in_a_gateway_model_path_never_reaches_the_management_api(emulator, model):
+    gid = f"pwned-{uuid.uuid4().hex[:8]}"
+    status, body = raw_post(emulator.port, f"/v1/{ACCOUNT}/demo/workers-ai/{model}", json.dumps({"id": gid}).encode())
+    assert status == 400 and body["error"][0]["code"] == 2010, body
+    r = requests.get(mgmt_url(emulator.base_url, f"/{gid}"), headers=AUTH, timeout=TIMEOUT)
+    assert r.status_code == 404, "the traversal created a gateway"
+
+
+def test_a_dot_segment_account_never_leaves_its_route(emulator):
+    status, body = raw_post(emulator.port, f"/v1/..%2F..%2Fclient%2Fv4/demo/workers-ai/{SST2}", b'{"text": "x"}')
+    assert status in (400, 404) and body["success"] is False  # 400 from the gateway, or 404: no route at all
+    status, body = raw_post(emulator.port, f"/v1/../demo/workers-ai/{SST2}", b'{"text": "x"}')
+    assert status == 400 and body["error"][0]["code"] == 2010
+
+
+@pytest.mark.parametrize("raw", [
+    '{"prompt": "x", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"prompt": "caf\\ud800e"}',
+    '{"prompt": "x", "temperature": NaN}',
+])
+def test_hostile_bodies_through_the_gateway_answer_400_and_the_logs_stay_readable(own_emulator, raw):
+    h = own_emulator()
+    status, body = raw_post(h.port, f"/v1/{ACCOUNT}/demo/workers-ai/{LLAMA}", raw.encode())
+    assert status == 400 and body["errors"][0]["code"] == 5006, body
+    chat_raw = raw.replace('"prompt": ', '"model": ').replace('{"model": "x"', '{"model": "' + LLAMA + '"')
+    status, body = raw_post(h.port, f"/v1/{ACCOUNT}/demo/workers-ai/v1/chat/completions", chat_raw.encode())
+    assert status == 400 and body["errors"][0]["code"] == 5006, body
+    assert logs(h.base_url, "demo")["result_info"]["total_count"] == 2  # the logs API still renders every row
+
+
+@pytest.mark.parametrize("raw", ['{"id": "x", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                                 '{"id": "caf\\udc00e"}', '{"id": "x", "cache_ttl": 1e400}'])
+def test_hostile_management_bodies_answer_400(emulator, raw):
+    status, body = raw_post(emulator.port, f"/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways", raw.encode())
+    assert status == 400 and body["errors"][0]["code"] == 7001, body
+
+
+@pytest.mark.parametrize("metadata", ['{"a": ' + "[" * 5000 + "]" * 5000 + "}", '{"a": "\\ud800"}'])
+def test_hostile_metadata_headers_answer_400(emulator, session, metadata):
+    r = post(session, gw_url(emulator.base_url), unique_prompt(), {"cf-aig-metadata": metadata})
+    assert_gateway_error(r, 400, 2002)
+
+
+def test_the_gateway_log_is_bounded_in_bytes_as_well_as_in_entries(own_emulator, session):
+    budget = 256 * 1024
+    h = own_emulator(gateway_log_max_bytes=budget)
+    gid = create_gateway(h.base_url, cache_ttl=300)
+    url, body = gw_url(h.base_url, gateway=gid, model=SST2), {"text": "one cached answer"}
+    metadata = json.dumps({f"k{i}": "m" * 2500 for i in range(5)})  # 12.5 KB per entry, as in the report
+    for i in range(100):
+        r = post(session, url, body, {"cf-aig-metadata": metadata, "cf-aig-event-id": f"event-{i}"})
+        assert r.status_code == 200
+    runtime = h.state.extras["gateway"]
+    assert 0 < runtime.logs.bytes_used <= budget
+    page = logs(h.base_url, gid, per_page=100)
+    kept = [row["event_id"] for row in page["result"]]
+    assert 10 <= page["result_info"]["total_count"] < 100 and "event-99" in kept and "event-0" not in kept
+
+
+def test_a_simulated_network_round_trip_once_per_request_on_both_routes(own_emulator, session):
+    rtt, jitter, seed = 30.0, 8.0, 5
+    h = own_emulator(network_rtt_ms=rtt, network_jitter_ms=jitter, seed=seed)
+    expected = random.Random(f"network:{seed}")
+    gw, body = gw_url(h.base_url, model=SST2), {"text": f"round trip {uuid.uuid4().hex}"}
+    direct = session.post(f"{h.base_url}/client/v4/accounts/{ACCOUNT}/ai/run/{SST2}", json=body, headers=AUTH,
+                          timeout=TIMEOUT)
+    miss, hit = post(session, gw, body), post(session, gw, body)
+    assert (miss.headers["cf-aig-cache-status"], hit.headers["cf-aig-cache-status"]) == ("MISS", "HIT")
+    seen = []
+    for r in (direct, miss, hit):
+        assert r.status_code == 200
+        value = float(r.headers["cf-emulator-network-rtt-ms"])
+        # One draw per client request, in order: the gateway's own hop to Workers AI pays none.
+        assert value == round(max(0.0, rtt + expected.uniform(-jitter, jitter)), 1)
+        assert rtt - jitter <= value <= rtt + jitter and r.elapsed.total_seconds() * 1000 >= value
+        seen.append(value)
+    assert len(set(seen)) == 3  # jittered
+
+
+def test_no_simulated_round_trip_by_default(emulator, session):
+    r = post(session, gw_url(emulator.base_url, model=SST2), {"text": "no network here"})
+    assert r.headers["cf-emulator-network-rtt-ms"] == "0.0"

@@ -8,9 +8,16 @@ import subprocess
 
 import pytest
 
+from cfai.emulator.textgen import generate, parse_gen_request
+
 ACCOUNT = "local"
 TOKEN = "any-token"
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
+
+
+def simulated_text(emulator, model: str, body: dict, openai: bool = False) -> str:
+    """The deterministic simulator's answer to this body on this emulator (its seed), computed directly."""
+    return generate(model, parse_gen_request(body, openai=openai), emulator.state.options.seed).response
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +39,11 @@ def cf(emulator):
 
 
 # --- openai -----------------------------------------------------------------------------------------
-def test_openai_chat_plain(openai_client):
-    completion = openai_client.chat.completions.create(
-        model=LLAMA, messages=[{"role": "user", "content": "Explain how glaciers move"}], max_tokens=60
-    )
+def test_openai_chat_plain(emulator, openai_client):
+    messages = [{"role": "user", "content": "Explain how glaciers move"}]
+    completion = openai_client.chat.completions.create(model=LLAMA, messages=messages, max_tokens=60)
     text = completion.choices[0].message.content
-    assert "glaciers" in text.lower() or "move" in text.lower()
+    assert text == simulated_text(emulator, LLAMA, {"model": LLAMA, "messages": messages, "max_tokens": 60}, True)
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
     assert completion.model == LLAMA
 
@@ -66,10 +72,12 @@ def test_openai_errors_are_raised(openai_client):
 
 
 # --- cloudflare -----------------------------------------------------------------------------------
-def test_cloudflare_ai_run_text_generation(cf):
+def test_cloudflare_ai_run_text_generation(emulator, cf):
     result = cf.ai.run(LLAMA, account_id=ACCOUNT, prompt="Tell me about lighthouses")
-    assert "lighthouses" in result["response"].lower()
-    assert result["usage"]["total_tokens"] > 0
+    assert result["response"] == simulated_text(emulator, LLAMA, {"prompt": "Tell me about lighthouses"})
+    assert "lighthouses" in result["response"].lower()  # the prompt's only key word: every sentence names it
+    usage = result["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] and usage["completion_tokens"] >= 30
 
 
 def test_cloudflare_ai_run_classification(cf):
@@ -108,15 +116,16 @@ def curl(*args: str) -> subprocess.CompletedProcess:
 
 @needs_curl
 def test_curl_run_messages(emulator):
+    data = ('{ "messages": [{ "role": "system", "content": "You are a friendly assistant" }, '
+            '{ "role": "user", "content": "Why is pizza so good" }]}')
     out = curl(
         f"{emulator.base_url}/client/v4/accounts/{ACCOUNT}/ai/run/@cf/meta/llama-3.1-8b-instruct",
         "-X", "POST",
         "-H", f"Authorization: Bearer {TOKEN}",
-        "-d", '{ "messages": [{ "role": "system", "content": "You are a friendly assistant" }, '
-              '{ "role": "user", "content": "Why is pizza so good" }]}',
+        "-d", data,
     )
     body = json.loads(out.stdout)
-    assert body["success"] is True and "pizza" in body["result"]["response"].lower()
+    assert body["success"] is True and body["result"]["response"] == simulated_text(emulator, LLAMA, json.loads(data))
 
 
 @needs_curl

@@ -49,6 +49,7 @@ from cfai.errors import (
     ServerError,
     StreamInterruptedError,
 )
+from cfai.faults import FAULT_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 LLM = "@cf/meta/llama-3.1-8b-instruct"
@@ -95,7 +96,7 @@ def connection(emulator, **changes) -> Connection:
 
 # --- (a) the client ----------------------------------------------------------------------------------------
 def _fault(kind: str) -> dict[str, str]:
-    return {"x-emulator-fault": kind}
+    return {FAULT_HEADER: kind}
 
 
 def _run(emulator, route: Route, model: str = SST2, body: dict | None = None, headers: dict | None = None,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cfai.emulator.gateway_cache import TTLCache, cache_key, canonical_body
-from cfai.emulator.gateway_config import ConfigError, GatewayStore, validate_settings
-from cfai.emulator.gateway_headers import HeaderError, StreamUsage, parse_request_options, usage_tokens
-from cfai.emulator.gateway_logs import LogEntry, LogQuery, LogStore, new_log_id, parse_time
-from cfai.emulator.gateway_ratelimit import RateLimiter
+from cfai.emulator.gateway.cache import TTLCache, cache_key, canonical_body
+from cfai.emulator.gateway.config import ConfigError, GatewayStore, validate_settings
+from cfai.emulator.gateway.headers import HeaderError, StreamUsage, parse_request_options, usage_tokens
+from cfai.emulator.gateway.logs import LogEntry, LogQuery, LogStore, new_log_id, parse_time
+from cfai.emulator.gateway.ratelimit import RateLimiter
 
 
 class Clock:

@@ -9,6 +9,7 @@ import sys
 import threading
 
 from cfai.emulator.server import start_emulator
+from cfai.emulator.state import DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S, EmulatorOptions
 
 TOKEN_ENV = "CFAI_EMULATOR_API_TOKEN"
 
@@ -31,9 +32,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="lift Workers AI's per-minute request limits (for benchmarks and tests)")
     p.add_argument("--busy-threshold", type=int, default=32,
                    help="in-flight requests per model at which options.rejectIfBusy answers 429/3040 (default 32)")
+    p.add_argument("--network-rtt-ms", type=float, default=0.0, metavar="MS",
+                   help="simulated internet round trip added once to every request, both routes, cache hits "
+                        "included (default 0: none); labelled in the cf-emulator-network-rtt-ms header")
+    p.add_argument("--network-jitter-ms", type=float, default=0.0, metavar="MS",
+                   help="uniform jitter of that round trip, +- MS (default 0)")
+    p.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT_S, metavar="S",
+                   help=f"drop a client whose request headers take longer (default {DEFAULT_HEADER_TIMEOUT_S:g} s)")
+    p.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT_S, metavar="S",
+                   help=f"drop a client whose request body takes longer (default {DEFAULT_BODY_TIMEOUT_S:g} s)")
+    p.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="client connections served at once; more get 503 (default: from the open-files limit, "
+                        "at most 256)")
     args = p.parse_args(argv)
-    if args.speed <= 0:
-        p.error("--speed must be positive")
+    try:
+        EmulatorOptions(speed=args.speed, network_rtt_ms=args.network_rtt_ms,
+                        network_jitter_ms=args.network_jitter_ms, header_timeout_s=args.header_timeout,
+                        body_timeout_s=args.body_timeout, max_connections=args.max_connections).check()
+    except ValueError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -50,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             strict_accounts=args.strict_accounts,
             upstream_openai=args.upstream_openai, upstream_model=args.upstream_model,
             rate_limits=not args.no_rate_limits, busy_threshold=args.busy_threshold,
+            network_rtt_ms=args.network_rtt_ms, network_jitter_ms=args.network_jitter_ms,
+            header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+            max_connections=args.max_connections,
         )
     except (OSError, RuntimeError) as exc:
         print(f"cannot start the emulator on {args.host}:{args.port}: {exc}", file=sys.stderr, flush=True)

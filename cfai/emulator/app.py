@@ -1,10 +1,10 @@
-"""Assembles the emulator's Starlette app: Workers AI routes, the AI Gateway routes (when present),
-Cloudflare-shaped errors for every failure, and a clean shutdown."""
+"""Assembles the emulator's Starlette app: Workers AI routes, the AI Gateway routes, Cloudflare-shaped errors
+for every failure, and a clean shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,19 +17,11 @@ from starlette.routing import BaseRoute
 
 from cfai.emulator import classification
 from cfai.emulator.envelope import INTERNAL, METHOD_NOT_ALLOWED, cf_error, no_route
-from cfai.emulator.middleware import EmulatorMiddleware, ErrorEnvelopeMiddleware
+from cfai.emulator.gateway import close_gateway, gateway_routes, get_runtime
+from cfai.emulator.logs import install_loop_handler
+from cfai.emulator.middleware import EmulatorMiddleware, ErrorEnvelopeMiddleware, NetworkDelayMiddleware
 from cfai.emulator.state import EmulatorState
 from cfai.emulator.workers_ai import WorkersAI
-
-
-def _gateway_module() -> Any | None:
-    """The AI Gateway half lives in cfai.emulator.gateway; run without it while it does not exist."""
-    try:
-        return importlib.import_module("cfai.emulator.gateway")
-    except ModuleNotFoundError as exc:
-        if exc.name == "cfai.emulator.gateway":
-            return None
-        raise
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -48,20 +40,19 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(state: EmulatorState) -> Starlette:
     workers_ai = WorkersAI(state)
-    routes: list[BaseRoute] = workers_ai.routes()
-    gateway = _gateway_module()
-    if gateway is not None:
-        routes += list(gateway.gateway_routes(state))
+    routes: list[BaseRoute] = [*workers_ai.routes(), *gateway_routes(state)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_loop_handler(asyncio.get_running_loop())
         classification.warm_up()
+        get_runtime(state).client()  # the gateway's upstream pool, before the first miss needs it
         try:
             yield
         finally:
             await workers_ai.aclose()
-            if gateway is not None and hasattr(gateway, "close_gateway"):
-                await gateway.close_gateway(state)
+            await close_gateway(state)
+            state.cpu.close()
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         HTTPException: _http_error,
@@ -69,7 +60,11 @@ def create_app(state: EmulatorState) -> Starlette:
     }
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ErrorEnvelopeMiddleware), Middleware(EmulatorMiddleware, state=state)],
+        middleware=[
+            Middleware(NetworkDelayMiddleware, state=state),  # outermost: every answer pays the round trip
+            Middleware(ErrorEnvelopeMiddleware),
+            Middleware(EmulatorMiddleware, state=state),
+        ],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

@@ -8,6 +8,7 @@ identical vectors; texts sharing words get a higher cosine similarity than unrel
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from functools import lru_cache
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from cfai.emulator.envelope import InputError
 
 MAX_TEXTS = 100
+MAX_WORDS = 512
 _WORDS = re.compile(r"\w+")
 
 
@@ -29,10 +31,12 @@ def _word_vector(word: str, dims: int) -> np.ndarray:
     return np.random.default_rng(_seed("w", word, dims)).standard_normal(dims)
 
 
-def embed(text: str, dims: int) -> list[float]:
+def embed(text: str, dims: int, max_words: int = MAX_WORDS) -> list[float]:
+    """Only the first `max_words` words count, as the real models read a bounded window (512 tokens for
+    the bge family); the text-specific part still depends on the whole text."""
     vec = 0.3 * np.random.default_rng(_seed("t", text, dims)).standard_normal(dims)
-    for word in _WORDS.findall(text.lower()):
-        vec = vec + _word_vector(word, dims)
+    for match in itertools.islice(_WORDS.finditer(text.lower()), max_words):
+        vec += _word_vector(match.group(), dims)
     norm = float(np.linalg.norm(vec))
     return (vec / norm).tolist() if norm else [1.0] + [0.0] * (dims - 1)
 

@@ -26,6 +26,8 @@ INTERNAL = 5000
 UPSTREAM_UNAVAILABLE = 5016  # emulator's own: the configured upstream OpenAI-compatible server failed
 
 BACKEND_HEADER = "cf-emulator-backend"
+# The simulated network round trip this response paid, in ms (only the emulator sends it; see middleware).
+NETWORK_RTT_HEADER = "cf-emulator-network-rtt-ms"
 
 
 def cf_success_body(result: Any, messages: list[Any] | None = None) -> dict[str, Any]:

@@ -35,16 +35,15 @@ def extra_routes(wa: WorkersAI, base: str) -> list[BaseRoute]:
     ]
 
 
-async def _read_object(request: Request) -> dict[str, Any]:
-    from cfai.emulator.workers_ai import read_json  # the one JSON-body reader (400 on malformed JSON)
-
-    return await read_json(request)
+async def _read_object(wa: WorkersAI, request: Request) -> dict[str, Any]:
+    body, _size = await wa.read_json(request)  # the one JSON-body reader (400 on hostile or malformed JSON)
+    return body
 
 
 async def run_model_in_body(wa: WorkersAI, request: Request) -> Response:
     """POST /ai/run {"model", "input"}: replayed as POST /ai/run/{model} with `input` as the body."""
     try:
-        body = await _read_object(request)
+        body = await _read_object(wa, request)
         model, model_input = body.get("model"), body.get("input")
         if not isinstance(model, str) or not model:
             raise InputError("required property 'model' is missing or not a string")
@@ -81,7 +80,7 @@ async def responses(wa: WorkersAI, request: Request) -> Response:
     if early is not None:
         return early
     try:
-        body = await _read_object(request)
+        body = await _read_object(wa, request)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise InputError("required property 'model' is missing or not a string")

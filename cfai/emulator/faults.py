@@ -1,7 +1,7 @@
-"""Injected faults for testing clients (only with allow_faults): `x-emulator-fault` and `x-emulator-delay-ms`.
+"""Injected faults for testing clients (only with allow_faults): the headers and kinds named in `cfai.faults`.
 
-x-emulator-fault: 429 | 500 | 503 | timeout | drop-stream | malformed-json
-x-emulator-delay-ms: N   -> the response takes N ms in total instead of the latency model
+FAULT_HEADER: one of FAULT_KINDS -> the request fails that way
+DELAY_HEADER: N                  -> the response takes N ms in total instead of the latency model
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from cfai.emulator.envelope import CAPACITY, INTERNAL, TIMEOUT, InputError, cf_error
+from cfai.faults import DELAY_HEADER, FAULT_HEADER, FAULT_KINDS
 
-FAULT_HEADER = "x-emulator-fault"
-DELAY_HEADER = "x-emulator-delay-ms"
-FAULTS = ("429", "500", "503", "timeout", "drop-stream", "malformed-json")
 STALL_S = 30.0  # the "timeout" fault stalls this long at most (or until the client goes away)
 MAX_DELAY_MS = 600_000
 
@@ -65,8 +63,8 @@ def read_faults(request: Request, allow: bool) -> Faults:
     kind = request.headers.get(FAULT_HEADER)
     if kind is not None:
         kind = kind.strip().lower()
-        if kind not in FAULTS:
-            raise InputError(f"{FAULT_HEADER} must be one of {', '.join(FAULTS)}")
+        if kind not in FAULT_KINDS:
+            raise InputError(f"{FAULT_HEADER} must be one of {', '.join(FAULT_KINDS)}")
     delay = request.headers.get(DELAY_HEADER)
     delay_ms = None
     if delay is not None:

@@ -1,21 +1,75 @@
-"""ASGI middleware for the whole emulator: bearer-token check on the Cloudflare API paths, body size cap."""
+"""ASGI middleware for the whole emulator: the simulated network round trip, bearer-token check on the
+Cloudflare API paths, body size cap, and Cloudflare-shaped answers to unexpected errors."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import logging
 import re
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cfai.emulator.envelope import INTERNAL, TOO_LARGE, auth_error, cf_error, could_not_route
+from cfai.emulator.envelope import (
+    INTERNAL,
+    NETWORK_RTT_HEADER,
+    TOO_LARGE,
+    auth_error,
+    cf_error,
+    could_not_route,
+)
+from cfai.emulator.logs import rate_limited_logger
 from cfai.emulator.state import EmulatorState
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 API_PREFIX = "/client/v4/"
 ACCOUNTS_PREFIX = "/client/v4/accounts/"
 ACCOUNT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-log = logging.getLogger("cfai.emulator")
+log = rate_limited_logger("cfai.emulator")
+_RTT_HEADER = NETWORK_RTT_HEADER.encode("ascii")
+
+
+def is_internal(scope: Scope, state: EmulatorState) -> bool:
+    """True for the gateway's own hop to the Workers AI routes (it arrives on the internal socket)."""
+    server = scope.get("server")
+    return state.internal_port is not None and server is not None and server[1] == state.internal_port
+
+
+def draw_rtt_ms(state: EmulatorState) -> float:
+    """One simulated round trip: network_rtt_ms, uniformly jittered by +- network_jitter_ms, never below 0."""
+    opts = state.options
+    jitter = state.network_rng.uniform(-opts.network_jitter_ms, opts.network_jitter_ms) if opts.network_jitter_ms else 0.0
+    return max(0.0, opts.network_rtt_ms + jitter)
+
+
+class NetworkDelayMiddleware:
+    """Adds the simulated internet round trip to every request from outside, once, before it is handled,
+    and says so in the `cf-emulator-network-rtt-ms` response header (0 when none is configured).
+
+    A real client pays one round trip per request on a kept-alive connection: half on the way in, half on the
+    way out; delaying the start by the whole of it shifts the first byte and the last alike. Gateway cache hits
+    pay it too, as on Cloudflare; the gateway's own hop to Workers AI does not (it stays inside the data centre).
+    """
+
+    def __init__(self, app: ASGIApp, state: EmulatorState):
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_internal(scope, self.state):
+            await self.app(scope, receive, send)
+            return
+        rtt_ms = draw_rtt_ms(self.state)
+        label = (_RTT_HEADER, f"{rtt_ms:.1f}".encode("ascii"))
+
+        async def labelled_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != _RTT_HEADER]
+                message = {**message, "headers": [*headers, label]}
+            await send(message)
+
+        if rtt_ms > 0:
+            await asyncio.sleep(rtt_ms / 1000.0)
+        await self.app(scope, receive, labelled_send)
 
 
 def token_ok(authorization: str | None, expected: str | None) -> bool:
@@ -120,6 +174,8 @@ class ErrorEnvelopeMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            return  # the client left while sending its body: nobody is left to answer, and nothing went wrong
         except Exception:
             if started:
                 raise

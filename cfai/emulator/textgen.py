@@ -45,6 +45,16 @@ def count_tokens(text: str) -> int:
     return len(_PIECE.findall(text))
 
 
+def first_tokens(text: str, n: int) -> str:
+    """The start of `text` up to its n-th token piece: what a model with an n-token input window reads."""
+    end = 0
+    for i, match in enumerate(_PIECE.finditer(text)):
+        if i == n:
+            return text[:end]
+        end = match.end()
+    return text
+
+
 # --- input validation -----------------------------------------------------------------------------------
 # Outer bounds over every model; each model's own ranges are enforced first (cfai.emulator.model_params).
 _NUMBER_RANGES = {

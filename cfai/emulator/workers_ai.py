@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from cfai.emulator import classification, embeddings, text_tasks
+from cfai.emulator import classification, embeddings, jsonbody, text_tasks
 from cfai.emulator.envelope import (
     BACKEND_HEADER,
     UPSTREAM_UNAVAILABLE,
@@ -41,6 +41,7 @@ from cfai.emulator.models_catalog import (
     model_entry,
     search_models,
 )
+from cfai.emulator.params import QueryParamError, int_param
 from cfai.emulator.state import EmulatorState
 from cfai.emulator.textgen import GenRequest, count_tokens, parse_gen_request, tokenize
 from cfai.emulator.upstream import Upstream, UpstreamError, chunk_text, message_text
@@ -59,15 +60,7 @@ def _sse(obj: Any) -> bytes:
 _DONE = b"data: [DONE]\n\n"
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("Malformed JSON in request body") from None
-    if not isinstance(body, dict):
-        raise InputError("the request body must be a JSON object")
-    return body
+EMBEDDING_BYTES_PER_DIM = 20  # rendered JSON per float, to judge whether rendering an answer is heavy
 
 
 class WorkersAI:
@@ -82,6 +75,11 @@ class WorkersAI:
     @property
     def speed(self) -> float:
         return max(self.state.options.speed, 1e-6)
+
+    async def read_json(self, request: Request) -> tuple[dict[str, Any], int]:
+        """The body as a JSON object (InputError otherwise) and its size in bytes; big ones parse off the loop."""
+        raw = await request.body()
+        return await self.state.cpu.run(len(raw), jsonbody.loads_object, raw), len(raw)
 
     def routes(self) -> list[BaseRoute]:
         base = "/client/v4/accounts/{account}"
@@ -135,8 +133,9 @@ class WorkersAI:
             return early
         if spec is None:
             return no_such_model(model, headers)
+        cpu = self.state.cpu
         try:
-            body = await read_json(request)
+            body, size = await self.read_json(request)
             if spec.task == TEXT_GENERATION:
                 if self.upstream is not None:
                     req = parse_gen_request(body)
@@ -144,13 +143,14 @@ class WorkersAI:
                                           lambda: self._run_upstream(model, req, headers))
                 return await admitted(self.state, request, spec, body, headers,
                                       lambda: self.shaped.run(request, spec, body, started, faults, headers))
-            result, units = self._run_other(spec, body)
+            result, units = await cpu.run(size, self._run_other, spec, body)
         except InputError as exc:
             return bad_input(str(exc), headers)
 
         async def answer() -> Response:
             await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, units))
-            return self._respond(cf_success_body(result), headers, faults)
+            out_size = max(size, units * spec.dims * EMBEDDING_BYTES_PER_DIM)
+            return await cpu.run(out_size, self._respond, cf_success_body(result), headers, faults)
 
         return await admitted(self.state, request, spec, body, headers, answer)
 
@@ -225,7 +225,7 @@ class WorkersAI:
         if early is not None:
             return early
         try:
-            body = await read_json(request)
+            body, size = await self.read_json(request)
             spec = _openai_model(body, TEXT_GENERATION, "text generation")
             model = body["model"]
             if spec is None:
@@ -267,7 +267,7 @@ class WorkersAI:
         if early is not None:
             return early
         try:
-            body = await read_json(request)
+            body, size = await self.read_json(request)
             spec = _openai_model(body, TEXT_EMBEDDINGS, "text embeddings")
             model = body["model"]
             if spec is None:
@@ -277,21 +277,13 @@ class WorkersAI:
             texts = embeddings.parse_texts(body["input"], "input")
         except InputError as exc:
             return bad_input(str(exc), headers)
-        data = [
-            {"object": "embedding", "index": i, "embedding": embeddings.embed(t, spec.dims)}
-            for i, t in enumerate(texts)
-        ]
-        tokens = sum(count_tokens(t) for t in texts)
-        answer = {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+        answer = await self.state.cpu.run(max(size, len(texts) * spec.dims * EMBEDDING_BYTES_PER_DIM),
+                                          _openai_embeddings, model, spec, texts)
 
         async def respond() -> Response:
             await self._wait(started, faults, fixed_latency(spec, self.state.latency_rng, self.speed, len(texts)))
-            return self._respond(answer, headers, faults)
+            return await self.state.cpu.run(len(texts) * spec.dims * EMBEDDING_BYTES_PER_DIM,
+                                            self._respond, answer, headers, faults)
 
         return await admitted(self.state, request, spec, body, headers, respond)
 
@@ -299,9 +291,9 @@ class WorkersAI:
     async def models_search(self, request: Request) -> Response:
         q = request.query_params
         try:
-            page = _int_param(q.get("page"), "page", 1, 1, 10**6)
-            per_page = _int_param(q.get("per_page"), "per_page", 50, 1, 1000)
-        except InputError as exc:
+            page = int_param(q.get("page"), "page", 1, 1, 10**6)
+            per_page = int_param(q.get("per_page"), "per_page", 50, 1, 1000)
+        except QueryParamError as exc:
             return cf_error(400, 1001, str(exc))
         found = search_models(q.get("task", ""), q.get("search", ""), q.get("author", ""))
         items = found[(page - 1) * per_page : page * per_page]
@@ -337,16 +329,13 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _int_param(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputError(f"query parameter '{name}' must be an integer") from None
-    if not lo <= value <= hi:
-        raise InputError(f"query parameter '{name}' must be between {lo} and {hi}")
-    return value
+def _openai_embeddings(model: str, spec: ModelSpec, texts: list[str]) -> dict[str, Any]:
+    data = [
+        {"object": "embedding", "index": i, "embedding": embeddings.embed(t, spec.dims)}
+        for i, t in enumerate(texts)
+    ]
+    tokens = sum(count_tokens(t) for t in texts)
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
 def _openai_model(body: dict, task: str, task_label: str) -> ModelSpec | None:

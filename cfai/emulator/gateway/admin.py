@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cfai.emulator.envelope import AUTH_ERROR, cf_error, cf_success_body
-from cfai.emulator.gateway_config import ConfigError
-from cfai.emulator.gateway_logs import ORDER_FIELDS, LogQuery, parse_time
-from cfai.emulator.gateway_runtime import GatewayRuntime, get_runtime
+from cfai.emulator import jsonbody
+from cfai.emulator.envelope import AUTH_ERROR, InputError, cf_error, cf_success_body
+from cfai.emulator.gateway.config import ConfigError
+from cfai.emulator.gateway.logs import ORDER_FIELDS, LogQuery, parse_time
+from cfai.emulator.gateway.runtime import GatewayRuntime, get_runtime
+from cfai.emulator.params import QueryParamError, bool_param, int_param
 from cfai.emulator.state import EmulatorState
 
 MAX_PER_PAGE = 1000  # Cloudflare pages logs more narrowly; a local lab may fetch more at once
@@ -46,48 +47,26 @@ def _authorized(state: EmulatorState, request: Request) -> bool:
 async def _json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise ConfigError("the body must be a JSON object") from None
+        data = jsonbody.loads(raw) if raw.strip() else {}
+    except InputError as exc:
+        raise ConfigError(f"the body must be a JSON object ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError("the body must be a JSON object")
     return data
 
 
-def _bool_param(value: str | None, name: str) -> bool | None:
-    if value is None or value == "":
-        return None
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise ConfigError(f"{name} must be true or false")
-
-
-def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        n = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer") from None
-    if not lo <= n <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}")
-    return n
-
-
 def log_query(params: Any) -> LogQuery:
-    """A LogQuery from the logs API's query string; raises ConfigError on a bad value."""
+    """A LogQuery from the logs API's query string; raises ConfigError or QueryParamError on a bad value."""
     direction = (params.get("direction") or params.get("order_by_direction") or "desc").lower()
     if direction not in ("asc", "desc"):
         raise ConfigError("direction must be asc or desc")
     q = LogQuery(
-        page=_int_param(params.get("page"), "page", 1, 1, 10**9),
-        per_page=_int_param(params.get("per_page"), "per_page", 20, 1, MAX_PER_PAGE),
+        page=int_param(params.get("page"), "page", 1, 1, 10**9),
+        per_page=int_param(params.get("per_page"), "per_page", 20, 1, MAX_PER_PAGE),
         order_by=params.get("order_by") or "created_at",
         direction=direction,
-        cached=_bool_param(params.get("cached"), "cached"),
-        success=_bool_param(params.get("success"), "success"),
+        cached=bool_param(params.get("cached"), "cached"),
+        success=bool_param(params.get("success"), "success"),
         model=params.get("model") or None,
         provider=params.get("provider") or None,
         event_id=params.get("event_id") or None,
@@ -117,7 +96,7 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
                 return fail(401, AUTH_ERROR, "Authentication error")
             try:
                 return await handler(get_runtime(state), request, **request.path_params)
-            except ConfigError as exc:
+            except (ConfigError, QueryParamError) as exc:
                 return fail(400, CODE_BAD_REQUEST, str(exc))
 
         return endpoint
@@ -127,8 +106,8 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
         search = request.query_params.get("search")
         if search:
             gateways = [g for g in gateways if search.lower() in g.id]
-        page = _int_param(request.query_params.get("page"), "page", 1, 1, 10**9)
-        per_page = _int_param(request.query_params.get("per_page"), "per_page", 20, 1, 1000)
+        page = int_param(request.query_params.get("page"), "page", 1, 1, 10**9)
+        per_page = int_param(request.query_params.get("per_page"), "per_page", 20, 1, 1000)
         rows = gateways[(page - 1) * per_page : page * per_page]
         info = {"page": page, "per_page": per_page, "count": len(rows), "total_count": len(gateways)}
         return ok([g.to_api() for g in rows], result_info=info)

@@ -1,4 +1,5 @@
-"""Gateway request logs: bounded ring buffers per gateway (and in total), with the logs API's query."""
+"""Gateway request logs: bounded ring buffers per gateway, and in total by count and by bytes, with the logs
+API's query."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ENTRY_OVERHEAD = 600  # bytes of a LogEntry with short strings (slots object, floats, index entries), measured
 
 
 def new_log_id(now: float | None = None) -> str:
@@ -56,6 +58,13 @@ class LogEntry:
     step: int = 0
     event_id: str | None = None
 
+    @property
+    def size(self) -> int:
+        """Approximate memory of this entry: the variable parts (model, path, metadata) plus a fixed overhead,
+        so a flood of entries with 15 KB of metadata each is bounded by bytes as well as by count."""
+        meta = sum(len(str(k)) + len(str(v)) + 64 for k, v in self.metadata.items())
+        return ENTRY_OVERHEAD + len(self.model) + len(self.path) + len(self.event_id or "") + meta
+
     def to_api(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("created_ts")
@@ -87,35 +96,51 @@ class LogQuery:
 
 
 class LogStore:
-    """Keeps the newest `per_gateway` entries of each gateway and the newest `total` overall."""
+    """Keeps the newest `per_gateway` entries of each gateway, and the newest overall within `total` entries
+    and `max_bytes` (by `LogEntry.size`)."""
 
-    def __init__(self, per_gateway: int = 10_000, total: int = 100_000):
+    def __init__(self, per_gateway: int = 10_000, total: int = 100_000, max_bytes: int = 64 * 1024 * 1024):
+        if per_gateway < 1 or total < 1 or max_bytes < 1:
+            raise ValueError("log bounds must be positive")
         self.per_gateway = per_gateway
         self.total = total
+        self.max_bytes = max_bytes
         self._by_gateway: dict[object, deque[LogEntry]] = {}
-        self._by_id: dict[str, tuple[object, LogEntry]] = {}
+        self._by_id: dict[str, tuple[object, LogEntry, int]] = {}  # id -> (gateway key, entry, its size)
         self._order: deque[tuple[object, str]] = deque()  # (gateway key, id), oldest first
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
 
     def add(self, gateway_key: object, entry: LogEntry) -> None:
         ring = self._by_gateway.get(gateway_key)
         if ring is None:
             ring = self._by_gateway[gateway_key] = deque()
         ring.append(entry)
-        self._by_id[entry.id] = (gateway_key, entry)
+        size = entry.size
+        self._by_id[entry.id] = (gateway_key, entry, size)
+        self._bytes += size
         self._order.append((gateway_key, entry.id))
         if len(ring) > self.per_gateway:
-            self._by_id.pop(ring.popleft().id, None)
-        while len(self._by_id) > self.total or len(self._order) > self.total * 2:
+            self._forget(ring.popleft().id)
+        while len(self._by_id) > self.total or self._bytes > self.max_bytes or len(self._order) > self.total * 2:
             gk, log_id = self._order.popleft()
             if log_id in self._by_id:
-                self._by_id.pop(log_id)
+                self._forget(log_id)
                 gring = self._by_gateway.get(gk)
                 # Entries of one gateway leave in insertion order, so the oldest is at the left.
                 if gring and gring[0].id == log_id:
                     gring.popleft()
+
+    def _forget(self, log_id: str) -> None:
+        found = self._by_id.pop(log_id, None)
+        if found is not None:
+            self._bytes -= found[2]
 
     def get(self, gateway_key: object, log_id: str) -> LogEntry | None:
         found = self._by_id.get(log_id)
@@ -125,7 +150,7 @@ class LogStore:
 
     def drop_gateway(self, gateway_key: object) -> None:
         for entry in self._by_gateway.pop(gateway_key, ()):
-            self._by_id.pop(entry.id, None)
+            self._forget(entry.id)
 
     def query(self, gateway_key: object, q: LogQuery) -> tuple[list[LogEntry], int]:
         """Filtered, ordered, paged entries of one gateway, and the filtered total."""

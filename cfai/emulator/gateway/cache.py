@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,23 +102,25 @@ class TTLCache:
         self._items.clear()
         self._bytes = 0
 
-    def purge_expired(self) -> int:
-        now = self.clock()
-        stale = [k for k, v in self._items.items() if v.expires_at <= now]
-        for k in stale:
-            self._remove(k)
-        return len(stale)
-
     def _remove(self, key: str) -> None:
         item = self._items.pop(key)
         self._bytes -= item.size
 
 
-def canonical_body(body: bytes) -> bytes:
-    """JSON with sorted keys and no spaces, so key order and formatting do not split the cache."""
+def canonical_body(body: bytes, parsed: Any = None) -> bytes:
+    """JSON with sorted keys and no spaces, so key order and formatting do not split the cache.
+
+    `parsed` is the body already decoded (by a caller that needed it anyway); None means decode it here.
+    A body that is not JSON is its own key.
+    """
+    if parsed is None:
+        try:
+            parsed = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return body
     try:
-        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (ValueError, UnicodeDecodeError):
+        return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except (ValueError, UnicodeEncodeError, RecursionError):  # NaN, a lone surrogate, absurd nesting
         return body
 
 

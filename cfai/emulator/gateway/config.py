@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from cfai.emulator.gateway_logs import iso
+from cfai.emulator.gateway.logs import iso
 
 GATEWAY_ID_RE = re.compile(r"^(?!-)(?!.*--)[a-z0-9_-]{1,64}(?<!-)$")
 MAX_CACHE_TTL = 2_592_000  # 30 days, Cloudflare's ceiling for cf-aig-cache-ttl

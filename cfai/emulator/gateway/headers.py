@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfai.emulator import jsonbody
+from cfai.emulator.envelope import InputError
+
 MIN_CACHE_TTL = 60
 MAX_CACHE_TTL = 2_592_000
 MAX_METADATA_ENTRIES = 5
@@ -68,8 +71,8 @@ def _flag(headers: Mapping[str, str], name: str, default: bool) -> bool:
 
 def parse_metadata(raw: str) -> dict[str, Any]:
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = jsonbody.loads(raw)
+    except InputError:
         raise HeaderError("cf-aig-metadata must be a JSON object") from None
     if not isinstance(data, dict):
         raise HeaderError("cf-aig-metadata must be a JSON object")

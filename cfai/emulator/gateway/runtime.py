@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from cfai.emulator.gateway_cache import TTLCache
-from cfai.emulator.gateway_config import GatewayStore
-from cfai.emulator.gateway_logs import LogStore
-from cfai.emulator.gateway_ratelimit import RateLimiter
+from cfai.emulator.gateway.cache import TTLCache
+from cfai.emulator.gateway.config import GatewayStore
+from cfai.emulator.gateway.logs import LogStore
+from cfai.emulator.gateway.ratelimit import RateLimiter
 from cfai.emulator.state import EmulatorState
 
 EXTRAS_KEY = "gateway"
@@ -55,5 +55,5 @@ class GatewayRuntime:
 def get_runtime(state: EmulatorState) -> GatewayRuntime:
     rt = state.extras.get(EXTRAS_KEY)
     if rt is None:
-        rt = state.extras[EXTRAS_KEY] = GatewayRuntime()
+        rt = state.extras[EXTRAS_KEY] = GatewayRuntime(logs=LogStore(max_bytes=state.options.gateway_log_max_bytes))
     return rt

@@ -1,14 +1,15 @@
-"""The AI Gateway half of the emulator: a real caching, rate-limiting, logging proxy in front of Workers AI.
+"""The gateway's proxy routes: a real caching, rate-limiting, logging proxy in front of Workers AI.
 
 Cache misses go over HTTP (one keep-alive httpx pool) to this same server's Workers AI routes at
-`state.base_url`; streams are relayed chunk by chunk as they arrive and never cached.
+`state.upstream_base` (its internal socket); streams are relayed chunk by chunk as they arrive and never cached.
+Path parts are checked before they go into the upstream URL, so no encoded `..` reaches another route.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
+import re
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -21,20 +22,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from cfai.emulator import jsonbody
+from cfai.emulator.envelope import InputError
 from cfai.emulator.faults import DroppedConnection
-from cfai.emulator.gateway_admin import admin_routes
-from cfai.emulator.gateway_cache import cache_key
-from cfai.emulator.gateway_config import GatewayConfig
-from cfai.emulator.gateway_headers import (
+from cfai.emulator.gateway.admin import admin_routes
+from cfai.emulator.gateway.cache import cache_key, canonical_body
+from cfai.emulator.gateway.config import GatewayConfig
+from cfai.emulator.gateway.headers import (
     HeaderError,
     RequestOptions,
     StreamUsage,
     body_usage,
     parse_request_options,
 )
-from cfai.emulator.gateway_logs import LogEntry, new_log_id
-from cfai.emulator.gateway_runtime import EXTRAS_KEY, GatewayRuntime, get_runtime
+from cfai.emulator.gateway.logs import LogEntry, new_log_id
+from cfai.emulator.gateway.runtime import EXTRAS_KEY, GatewayRuntime, get_runtime
 from cfai.emulator.state import EmulatorState
+from cfai.faults import DELAY_HEADER, FAULT_HEADER
 
 T = TypeVar("T")
 
@@ -47,7 +51,13 @@ CODE_RATE_LIMITED = 2003
 CODE_UPSTREAM_UNREACHABLE = 2005
 CODE_TIMEOUT = 2008
 CODE_UNAUTHORIZED = 2009
+CODE_BAD_PATH = 2010
 KEY_TTL_WHEN_CACHE_OFF = 300  # a cf-aig-cache-key request is cached 5 minutes even with caching off
+# What may reach the upstream URL. Uvicorn percent-decodes the path before routing, so `..%2F` arrives as
+# `../`; a dot segment, a '%' left by double encoding, a backslash or a control character is refused here.
+ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MODEL_RE = re.compile(r"^[A-Za-z0-9@_][A-Za-z0-9@._:+,=-]*(?:/[A-Za-z0-9@._:+,=-]+)*$")
+MAX_MODEL_LEN = 256
 
 # Not relayed from upstream: connection-level headers, and ones the server sets itself.
 _DROP = frozenset({
@@ -129,6 +139,19 @@ def _effective_ttl(gw: GatewayConfig, opts: RequestOptions) -> int:
     return KEY_TTL_WHEN_CACHE_OFF if opts.cache_key is not None else 0
 
 
+def path_problem(account: str, model: str | None) -> str | None:
+    """Why this account id or model id cannot be forwarded, or None when it can."""
+    if not ACCOUNT_RE.match(account):
+        return "Invalid account id in the path: use letters, digits, '_' and '-'"
+    if model is not None and (
+        len(model) > MAX_MODEL_LEN or not MODEL_RE.match(model)
+        or any(part in (".", "..") for part in model.split("/"))
+    ):
+        return ("Invalid model name in the path: a model id is '/'-separated names of letters, digits and "
+                "@ . _ - : + , = (no '.' or '..' segments)")
+    return None
+
+
 def _relayed_headers(resp: httpx.Response) -> list[tuple[str, str]]:
     return [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _DROP]
 
@@ -158,6 +181,19 @@ async def _send(rt: GatewayRuntime, url: str, body: bytes, headers: dict[str, st
     raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
 
+def _parse_or_none(body: bytes) -> Any:
+    try:
+        return jsonbody.loads(body)
+    except InputError:
+        return None  # forwarded as it is: Workers AI answers it with its own 400
+
+
+def _key(scope: str, path: str, model: str, body: bytes, parsed: Any, authorization: str,
+         custom_key: str | None) -> str:
+    return cache_key(scope=scope, path=path, model=model, body=canonical_body(body, parsed),
+                     authorization=authorization, custom_key=custom_key)
+
+
 class _ClientGone(Exception):
     """The caller disconnected while we waited for Workers AI."""
 
@@ -185,6 +221,9 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
     log_id = new_log_id(now)
     account = request.path_params["account"]
     gateway_id = request.path_params["gateway"]
+    problem = path_problem(account, None if chat else request.path_params["model"])
+    if problem is not None:
+        return gateway_error(400, CODE_BAD_PATH, problem, log_id)
 
     gw = rt.store.resolve(account, gateway_id, create=not state.options.strict_gateways)
     if gw is None:
@@ -193,10 +232,7 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
         return gateway_error(401, CODE_UNAUTHORIZED, "Unauthorized", log_id)
 
     body = await request.body()
-    try:
-        parsed: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
+    parsed: Any = await state.cpu.run(len(body), _parse_or_none, body)
     is_dict = isinstance(parsed, dict)
     if chat:
         model = str(parsed.get("model", "")) if is_dict else ""
@@ -227,14 +263,12 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
 
     authorization = request.headers.get("authorization", "")
     # An injected fault must reach Workers AI even when the answer is cached: it demonstrates error handling.
-    faulted = state.options.allow_faults and "x-emulator-fault" in request.headers
+    faulted = state.options.allow_faults and FAULT_HEADER in request.headers
     ttl = 0 if streamed or faulted else _effective_ttl(gw, opts)
     key = None
     if ttl > 0:
-        canonical = (json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-                     if parsed is not None else body)
-        key = cache_key(scope=f"{account}\0{gw.id}\0{gw.generation}", path=sub_path, model=model,
-                        body=canonical, authorization=authorization, custom_key=opts.cache_key)
+        key = await state.cpu.run(len(body), _key, f"{account}\0{gw.id}\0{gw.generation}", sub_path, model,
+                                  body, parsed, authorization, opts.cache_key)
         hit = rt.cache.get(key)
         if hit is not None:
             call.log(hit.status, cached=True, tokens=(hit.tokens_in, hit.tokens_out))
@@ -242,11 +276,11 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
             headers.update({"cf-aig-cache-status": "HIT", "cf-aig-log-id": log_id, "cf-aig-step": "0"})
             return Response(hit.body, status_code=hit.status, headers=headers)
 
-    forward = {k: v for k, v in request.headers.items() if k in _FORWARD or k.startswith("x-emulator-")}
+    forward = {k: v for k, v in request.headers.items() if k in _FORWARD or k in (FAULT_HEADER, DELAY_HEADER)}
     forward["accept-encoding"] = "identity"  # relay bytes as they are; no re-encoding on the way through
     try:
         resp = await _unless_client_leaves(
-            request, _send(rt, state.base_url.rstrip("/") + upstream, body, forward, opts))
+            request, _send(rt, state.upstream_base.rstrip("/") + upstream, body, forward, opts))
     except _ClientGone:
         call.log(499)  # nginx's "client closed request": nobody is left to answer
         return Response(status_code=499)
