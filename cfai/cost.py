@@ -216,7 +216,7 @@ def record_costs(df: pd.DataFrame, price: ModelPrice | None, estimated_input_tok
         tokens_in = tokens_in.fillna(float(estimated_input_tokens))
     tokens_out = _tokens(df, "tokens_out")
     cached = _tokens(df, CACHED_TOKENS_COLUMN).fillna(0).clip(lower=0)
-    cached = np.minimum(cached, tokens_in.fillna(0))
+    cached = cached.where(cached <= tokens_in.fillna(0), tokens_in.fillna(0))  # never more than the input
     uncached = (tokens_in - cached).clip(lower=0)
     ok = df["ok"].astype(bool) if "ok" in df else pd.Series(True, index=df.index)
     has_tokens = tokens_in.notna() | tokens_out.notna()

@@ -503,7 +503,8 @@ class LocustRecords:
         return Plan.from_dict(self.header["plan"])
 
     def record_objects(self) -> list[Record]:
-        return [Record(**{k: r.get(k) for k in RECORD_COLUMNS}) for r in self.records]
+        fields: list[dict[str, Any]] = [{k: r.get(k) for k in RECORD_COLUMNS} for r in self.records]
+        return [Record(**f) for f in fields]
 
 
 def read_locust_records(path: str | Path) -> LocustRecords:

@@ -183,7 +183,7 @@ def _read_chat(output: dict[str, Any]) -> Answer:
     choice = _dict(choices[0]) if choices else {}
     message = _dict(choice.get("message"))
     text = _as_text(message.get("content")) if message else _as_text(choice.get("text"))
-    tool_calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    tool_calls: list[dict[str, Any]] = message["tool_calls"] if isinstance(message.get("tool_calls"), list) else []
     return Answer(
         text=text,
         reasoning=_choice_reasoning(message),
@@ -230,7 +230,7 @@ def _read_classic(output: dict[str, Any], reasoning_first: bool, max_tokens: int
     usage = read_usage(output.get("usage"))
     finish = _length_from_budget(usage, max_tokens)
     raw = output.get("response")
-    tool_calls = output.get("tool_calls") if isinstance(output.get("tool_calls"), list) else []
+    tool_calls: list[dict[str, Any]] = output["tool_calls"] if isinstance(output.get("tool_calls"), list) else []
     if not isinstance(raw, str):  # JSON mode: an object, never reasoning
         return Answer(_as_text(raw), "", usage, finish, "classic", tool_calls)
     reasoning, text = split_inline_reasoning(raw, reasoning_first=reasoning_first, cut=finish == LENGTH)

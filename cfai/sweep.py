@@ -238,8 +238,11 @@ class SweepRunner:
             # Closed-loop duration steps stop at their deadline; open-loop ones are sized to it already.
             timed = self.sweep.duration_s is not None and not self.sweep.open_loop
             deadline = time.monotonic() + float(self.sweep.duration_s or 0) if timed else None
-            watcher = jobs.start(lambda _job, d=deadline, sc=step_cancel, dn=done: _watch(cancel, sc, dn, d),
-                                 name=f"cfai-sweep-step-{step}")
+            def watch(_job: jobs.Job[None], sc: threading.Event = step_cancel, dn: threading.Event = done,
+                      d: float | None = deadline) -> None:
+                _watch(cancel, sc, dn, d)
+
+            watcher = jobs.start(watch, name=f"cfai-sweep-step-{step}")
 
             def tagged(record: Record, step: int = step) -> None:
                 out = retag(record, self.run_id, step)
@@ -320,7 +323,8 @@ def step_table(records: pd.DataFrame, sweep: SweepPlan | None = None,
         end = start + pd.to_numeric(in_step["total_ms"], errors="coerce").fillna(0) / 1000.0
         wall = float(end.max() - start.min()) if start.notna().any() else math.nan
         lag = (start - pd.to_numeric(in_step["intended_start_s"], errors="coerce")) * 1000.0
-        load = loads[int(step)] if int(step) < len(loads) else math.nan
+        step_no = _as_int(step)
+        load = loads[step_no] if step_no < len(loads) else math.nan
         for route, group in in_step.groupby("route", sort=False):
             ok = group["ok"].astype(bool)
             good = group.loc[ok]
@@ -328,7 +332,7 @@ def step_table(records: pd.DataFrame, sweep: SweepPlan | None = None,
             kept = not (open_loop and math.isfinite(lag_p99) and lag_p99 > lag_threshold_ms)
             limited = int((pd.to_numeric(group["status"], errors="coerce") == 429).sum())
             row = {
-                "step": int(step), "load": load, "load_unit": sweep.load_unit if sweep else "",
+                "step": step_no, "load": load, "load_unit": sweep.load_unit if sweep else "",
                 "route": str(route), "requests": int(len(group)), "ok": int(ok.sum()),
                 "errors": int((~ok).sum()), "rate_limited": limited,
                 "error_rate": float((~ok).mean()),
@@ -358,17 +362,17 @@ def knee(table: pd.DataFrame, route: str, factor: float = KNEE_FACTOR) -> int | 
     valid = rows.loc[p50.notna()]
     if len(valid) < 2:
         return None
-    base = float(valid["p50_ms"].iat[0])
+    base = _as_float(valid["p50_ms"].iat[0])
     for step, value in zip(valid["step"].iloc[1:], valid["p50_ms"].iloc[1:], strict=True):
-        if float(value) > factor * base:
-            return int(step)
+        if _as_float(value) > factor * base:
+            return _as_int(step)
     return None
 
 
 def first_step_where(table: pd.DataFrame, route: str, column: str) -> int | None:
     rows = table.loc[table["route"].eq(route)].sort_values("step")
     hit = rows.loc[rows[column].astype(float) > 0, "step"]
-    return int(hit.iat[0]) if len(hit) else None
+    return _as_int(hit.iat[0]) if len(hit) else None
 
 
 def analyze(records: pd.DataFrame, sweep: SweepPlan | None = None) -> dict[str, Any]:
@@ -392,7 +396,7 @@ def analyze(records: pd.DataFrame, sweep: SweepPlan | None = None) -> dict[str, 
         "load_unit": sweep.load_unit if sweep else "",
         "knee_factor": KNEE_FACTOR,
         "knee_rule": f"first step whose p50 exceeds {KNEE_FACTOR:g}x the lowest-load step's p50",
-        "steps": [_json_row(row) for row in table.to_dict("records")],
+        "steps": [_json_row({str(k): v for k, v in row.items()}) for row in table.to_dict("records")],
         "routes": routes,
     }
 
@@ -401,8 +405,17 @@ def _load_at(table: pd.DataFrame, step: int | None) -> float | None:
     if step is None:
         return None
     loads = table.loc[table["step"].eq(step), "load"]
-    value = float(loads.iat[0]) if len(loads) else math.nan
+    value = _as_float(loads.iat[0]) if len(loads) else math.nan
     return value if math.isfinite(value) else None
+
+
+def _as_int(value: Any) -> int:
+    """A pandas scalar (numpy integer or float) as an int."""
+    return int(value)
+
+
+def _as_float(value: Any) -> float:
+    return float(value)
 
 
 def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
