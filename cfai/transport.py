@@ -157,7 +157,7 @@ class TimedHTTPResponse(http.client.HTTPResponse):
     def begin(self) -> None:
         super().begin()
         self.cfai_headers_at = _clock()
-        if getattr(_request_state, "eager", False) and self._method != "HEAD":
+        if getattr(_request_state, "eager", False) and self._method != "HEAD":  # type: ignore[attr-defined]
             self._read_eagerly()
 
     def _read_eagerly(self) -> None:
@@ -186,11 +186,11 @@ class TimedHTTPResponse(http.client.HTTPResponse):
         body = self.cfai_body = b"".join(pieces)
         self.cfai_body_at = _clock()
         if self.cfai_body_error is not None and self.fp is not None:
-            self._close_conn()  # half-read: the connection must not carry another request
+            self._close_conn()  # type: ignore[attr-defined]  # half-read: must not carry another request
         # Hand the bytes on as if they were still on the wire: a plain body of known length.
         self.fp = io.BytesIO(body)  # type: ignore[assignment]
         self.length = len(body)
-        self.chunked = False  # type: ignore[assignment]
+        self.chunked = False
 
 
 class _TimedMixin:
@@ -246,7 +246,7 @@ class _TimedMixin:
         original = getattr(response, "_original_response", None)
         headers_at = getattr(original, "cfai_headers_at", 0.0) or _clock()
         if getattr(original, "cfai_body_error", None) is not None:
-            self.close()  # half-read: never reuse this connection
+            self.close()  # type: ignore[attr-defined]  # half-read: never reuse this connection
         first_write = self._cfai_first_write or headers_at
         if self._cfai_connect_start is not None:  # a new connection: its set-up counts too
             start = min(self._cfai_connect_start, first_write)
@@ -259,11 +259,11 @@ class _TimedMixin:
         return response
 
 
-class TimedHTTPConnection(_TimedMixin, HTTPConnection):
+class TimedHTTPConnection(_TimedMixin, HTTPConnection):  # type: ignore[misc]  # response_class narrowed
     pass
 
 
-class TimedHTTPSConnection(_TimedMixin, HTTPSConnection):
+class TimedHTTPSConnection(_TimedMixin, HTTPSConnection):  # type: ignore[misc]  # response_class narrowed
     pass
 
 
@@ -311,7 +311,7 @@ class TimingAdapter(HTTPAdapter):
                     response._content, error = b"", exc
                 if response._content is None:
                     response._content, error = b"", BodyTooLarge(limit)
-            response._content_consumed = True
+            response._content_consumed = True  # type: ignore[attr-defined]  # private: see test_transport
             response.cfai_body_error = error  # type: ignore[attr-defined]
         return response
 
