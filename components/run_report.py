@@ -62,7 +62,8 @@ def view_options(key: str, df: pd.DataFrame, data_key: Hashable | None = None
                  ) -> tuple[str, bool, str, pd.DataFrame]:
     """Metric, log scale and distribution kind: display choices that never re-run anything; and the
     statistics for the chosen metric (they set the log scale's default)."""
-    c1, c2, c3 = st.columns([2, 1, 1])
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps, never clips
+    c1 = c2 = c3 = row
     metric = c1.segmented_control("Metric", list(METRIC_OPTIONS), format_func=METRIC_OPTIONS.get,
                                   default="total_ms", required=True, key=f"{key}_metric",
                                   help="Total: request written to last byte. TTFB: to the response headers "

@@ -123,20 +123,22 @@ def plan_editor(model: str, body: dict, kind: str) -> Plan:
     else:
         rate = c2.number_input("Rate (requests/s, all routes)", 0.1, 1000.0, 10.0, key="cmp_rate")
     timeout_s = c3.number_input("Timeout (s)", 1.0, 600.0, 60.0, key="cmp_timeout")
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
+    c1, c2 = st.columns([2, 1])
     cache_mode = c1.radio("Cache mode", CACHE_MODES, horizontal=True, key="cmp_cache_mode",
                           help="identical: the same request every time (hits after the first). unique: each "
                                "gateway request gets its own cf-aig-cache-key (every one misses).")
-    send_ttl = c2.toggle("Send cf-aig-cache-ttl", value=True, key="cmp_send_ttl",
-                         help="Off: rely on the gateway's own cache setting ('default' has caching off).")
-    ttl = c3.number_input("Cache TTL (s)", 60, 2_592_000, 300, key="cmp_ttl", disabled=not send_ttl)
-    stream = c4.toggle("Stream", key="cmp_stream", disabled=kind == "Text classification",
-                       help="Streamed responses are not cached by the gateway by default.")
-    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    name = c1.text_input("Run name", key="cmp_name", placeholder="e.g. before the TTL change")
-    affinity = c2.checkbox("Session affinity", key="cmp_affinity",
-                           help=f"Sends one {AFFINITY_HEADER} value per run on every request of every route "
-                                "alike, so Workers AI's prompt caching treats the routes the same. Off: no header.")
+    send_ttl = st.session_state.get("cmp_send_ttl", True)
+    ttl = c2.number_input("Cache TTL (s)", 60, 2_592_000, 300, key="cmp_ttl", disabled=not send_ttl)
+    with st.container(horizontal=True, gap="medium"):
+        send_ttl = st.toggle("Send cf-aig-cache-ttl", value=True, key="cmp_send_ttl",
+                             help="Off: rely on the gateway's own cache setting ('default' has caching off).")
+        stream = st.toggle("Stream", key="cmp_stream", disabled=kind == "Text classification",
+                           help="Streamed responses are not cached by the gateway by default.")
+        affinity = st.checkbox("Session affinity", key="cmp_affinity",
+                               help=f"Sends one {AFFINITY_HEADER} value per run on every request of every route "
+                                    "alike, so Workers AI's prompt caching treats the routes the same. Off: no "
+                                    "header.")
+    name = st.text_input("Run name", key="cmp_name", placeholder="e.g. before the TTL change")
     extra = {AFFINITY_HEADER: "per-run"} if affinity else {}  # the value is made when Run is pressed
     return Plan(model=(model or "").strip(), body=body, routes=tuple(routes), n=int(n), warmup=int(warmup),
                 concurrency=int(concurrency), rate=float(rate) if rate else None,
@@ -196,7 +198,7 @@ problems = ([body_problem] if body_problem else []) + plan.problems(connection)
 ready = connection_ready()
 
 with controls:
-    left, right, toggle, info = st.columns([1, 1, 1.3, 4], vertical_alignment="center")
+    left, right, toggle, info = st.columns([1, 1, 1.6, 3.6], vertical_alignment="center")
     start = left.button("Run", type="primary", icon=":material/play_arrow:",
                         disabled=bool(problems) or running or not ready, key="cmp_run", width="stretch")
     stop = right.button("Cancel", icon=":material/stop:", disabled=not running, key="cmp_cancel", width="stretch")
