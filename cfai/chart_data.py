@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from cfai.records import measured
-from cfai.routes import route_sort_key, sorted_routes
-from cfai.stats import quantile_interval, values_by_group
+from cfai.routes import GATEWAY_ROUTES, route_sort_key, sorted_routes
+from cfai.stats import enough_for_interval, quantile_interval, values_by_group
 
 # Route medians further apart than this make the smaller bars invisible on a linear axis.
 LOG_SCALE_RATIO = 10.0
@@ -192,9 +192,14 @@ def ecdf(df: pd.DataFrame, metric: str = "total_ms", by: Sequence[str] = ("route
 
 
 # --- cache hits vs misses --------------------------------------------------------------------------------
-def cache_counts(df: pd.DataFrame, by: Sequence[str] = ("route",)) -> pd.DataFrame:
-    """Requests per group and cache status (HIT, MISS, none, error), with each status's share of the group."""
+def cache_counts(df: pd.DataFrame, by: Sequence[str] = ("route",), gateway_only: bool = True) -> pd.DataFrame:
+    """Requests per group and cache status (HIT, MISS, none, error), with each status's share of the group.
+
+    `gateway_only`: only the gateway routes, the ones with a cache (a direct request has no cache status,
+    so its bar would be one grey "none" block that says nothing)."""
     data = measured(df)
+    if gateway_only and not data.empty and "route" in data:
+        data = data.loc[data["route"].astype(str).isin(GATEWAY_ROUTES)]
     columns = [*by, "cache_status", "count", "share"]
     if data.empty:
         return pd.DataFrame(columns=columns)
@@ -215,7 +220,8 @@ CHART_PERCENTILES = {"p50": 0.5, "p95": 0.95}
 
 def percentile_bars(df: pd.DataFrame, summary: pd.DataFrame, metric: str = "total_ms",
                     confidence: float = 0.95, by: Sequence[str] = ("route",)) -> pd.DataFrame:
-    """p50 and p95 per group with a confidence interval, for bars with error bars.
+    """p50 and p95 per group with a confidence interval, for bars with error bars. A group with fewer than
+    `stats.MIN_CI_SAMPLES` successful requests gets no interval (NaN: too few samples), only its bar.
 
     `summary` is `cfai.stats.summarize(df, metric)` (route rows where cache_status == "all"), whose
     percentiles are the point estimates, so the bars match the statistics table and the CLI.
@@ -234,8 +240,12 @@ def percentile_bars(df: pd.DataFrame, summary: pd.DataFrame, metric: str = "tota
         if values is None or len(values) == 0:
             continue
         for name, q in CHART_PERCENTILES.items():
-            low, high = quantile_interval(values, q, confidence)
             point = float(row[name])
+            if enough_for_interval(len(values)):
+                low, high = quantile_interval(values, q, confidence)
+                low, high = min(low, point), max(high, point)
+            else:
+                low = high = np.nan
             out.append({**dict(zip(by, key, strict=True)), "percentile": name, "ms": point,
-                        "ci_low": min(low, point), "ci_high": max(high, point), "count": len(values)})
+                        "ci_low": low, "ci_high": high, "count": len(values)})
     return pd.DataFrame(out, columns=columns)

@@ -55,12 +55,23 @@ def gateway_never_hit(df: pd.DataFrame) -> bool:
     return not (labels == "HIT").any()
 
 
-def no_hit_causes(plan: PlanLike | None, df: pd.DataFrame | None = None) -> list[Cause]:
-    """The usual causes of a gateway that never hits, each with its fix; `likely` marks those this run shows.
+def misses_expected(plan: PlanLike | None) -> str | None:
+    """When the plan makes every gateway request miss on purpose (cache mode "unique"), the sentence that says
+    so; None otherwise. The report then shows this instead of a diagnosis."""
+    if str(plan_value(plan, "cache_mode", "identical") or "identical") != "unique":
+        return None
+    return ("Cache mode **unique** gives every gateway request its own cf-aig-cache-key, so every one misses: "
+            "no hits is the expected result here. This run measures the cold path through the gateway; "
+            "choose **identical** to measure cache hits.")
 
-    Always returns the three usual causes (caching off with no TTL header, streaming, a changing token or
-    body) so the page can list them all, plus run-specific ones (concurrent first requests, errors, only
-    the skip route) when they apply. Likely causes come first.
+
+def no_hit_causes(plan: PlanLike | None, df: pd.DataFrame | None = None) -> list[Cause]:
+    """Why this run's gateway never hit: only the causes its plan and records show, each with its fix.
+
+    A cause is listed when it applies (no cf-aig-cache-ttl sent, streamed requests, a skip-cache header,
+    concurrent first requests without a warm-up, mostly errors, only the skip route, only warm-ups). When
+    none applies, one entry says nothing in the run explains it and what to check outside it (`likely`
+    False). Cache mode "unique" expects misses: see `misses_expected`, which the report shows instead.
     """
     stream = bool(plan_value(plan, "stream", False))
     cache_ttl = plan_value(plan, "cache_ttl", None)
@@ -74,37 +85,37 @@ def no_hit_causes(plan: PlanLike | None, df: pd.DataFrame | None = None) -> list
     records = df if df is not None else pd.DataFrame()
     gateway = records[records["route"].astype(str) == "gateway"] if "route" in records else records
     labels = cache_label(gateway["cache_status"], gateway.get("ok")) if "cache_status" in gateway else None
-    all_miss = labels is not None and len(labels) > 0 and bool((labels == "MISS").all())
 
-    causes = [
-        Cause(
-            "caching_off",
-            "Caching is off on the gateway and no cf-aig-cache-ttl header was sent",
-            "Set a cache TTL in the plan (it sends cf-aig-cache-ttl), or turn on caching in the gateway's "
-            "settings (AI Gateway > your gateway > Settings > Cache responses). The gateway `default` has "
-            "caching off.",
-            likely=cache_ttl is None and (all_miss or df is None),
-        ),
-        Cause(
-            "stream",
-            "The requests were streamed",
-            "Streamed responses are not cached by default: turn the stream toggle off to measure caching.",
-            likely=stream,
-        ),
-        Cause(
-            "changing_request",
-            "The token or the body changed between requests",
-            "Only byte-identical requests hit: keep the same body (cache mode 'identical', no timestamps or "
-            "random seeds in the prompt) and the same token, or send a fixed cf-aig-cache-key.",
-            likely=cache_mode == "unique" or any(k.lower() == "cf-aig-skip-cache" for k in extra_headers),
-        ),
-    ]
+    causes: list[Cause] = []
     if cache_mode == "unique":
         causes.append(Cause(
             "unique_mode",
-            "Cache mode 'unique' makes every body different on purpose",
+            "Cache mode 'unique' makes every request different on purpose",
             "No hits is the expected result here (it measures the cold path); choose 'identical' to measure "
             "cache hits.",
+            likely=True,
+        ))
+    if cache_ttl is None:
+        causes.append(Cause(
+            "caching_off",
+            "No cf-aig-cache-ttl header was sent, so the gateway's own cache setting decides",
+            "Set a cache TTL in the plan (it sends cf-aig-cache-ttl), or turn on caching in the gateway's "
+            "settings (AI Gateway > your gateway > Settings > Cache responses). The gateway `default` has "
+            "caching off.",
+            likely=True,
+        ))
+    if stream:
+        causes.append(Cause(
+            "stream",
+            "The requests were streamed",
+            "Streamed responses are not cached by default: turn the stream toggle off to measure caching.",
+            likely=True,
+        ))
+    if any(k.lower() in ("cf-aig-skip-cache", "cf-skip-cache") for k in extra_headers):
+        causes.append(Cause(
+            "skip_header",
+            "The plan's extra headers send cf-aig-skip-cache",
+            "Remove the skip-cache header from the extra headers (the gateway-skip route sends it on its own).",
             likely=True,
         ))
     if (concurrency > 1 or rate) and warmup == 0:
@@ -136,7 +147,16 @@ def no_hit_causes(plan: PlanLike | None, df: pd.DataFrame | None = None) -> list
             "Raise N so measured requests follow the warm-up.",
             likely=True,
         ))
-    return sorted(causes, key=lambda c: not c.likely)
+    if not causes:
+        causes.append(Cause(
+            "unexplained",
+            "Nothing in this run's plan or records explains it",
+            "The requests were identical, not streamed, and sent cf-aig-cache-ttl. Check what is outside the "
+            "run: the gateway's cache settings, and anything between this app and the gateway that changes "
+            "the request (a proxy adding headers, a token that rotates).",
+            likely=False,
+        ))
+    return causes
 
 
 def request_kind(body: Any) -> str:

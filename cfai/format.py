@@ -1,7 +1,7 @@
 """How every page and the CLI print numbers: one style, one missing-value glyph.
 
 - Latency: "0.42 ms", "5.2 ms", "1,234 ms" under 10 s, then seconds: "12.3 s".
-- Ratios (speed-up): three significant figures, "3.36×", "33.6×", "3,170×".
+- Ratios (speed-up): three significant figures, "3.36×", "33.6×", "3,170×", "31,700×".
 - Percentages: "97%" (or with decimals when asked), rates: "12.3 tok/s", "1,240 rows/s".
 - Anything missing (None, NaN, infinite): "–".
 """
@@ -44,6 +44,9 @@ def format_ms(value: Any) -> str:
 
 def _three_figures(number: float) -> str:
     size = abs(number)
+    if size >= 1000:  # "3,170", "31,700": three significant figures, never a false "3,170.8"
+        digits = math.floor(math.log10(size)) - 2
+        return f"{round(number, -digits):,.0f}"
     if size >= 100:
         return f"{number:,.0f}"
     if size >= 10:

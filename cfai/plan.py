@@ -42,6 +42,7 @@ class Plan:
     name: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)  # sent on every request (e.g. emulator knobs)
     sweep: dict[str, Any] | None = None  # set on a load sweep's stored plan: its steps (cfai.sweep.SweepPlan)
+    price: dict[str, Any] | None = None  # the price the run's costs use (cfai.pricing.ModelPrice.to_dict())
 
     def __post_init__(self) -> None:
         self.routes = tuple(self.routes)

@@ -89,6 +89,17 @@ Epoch = Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_EPOCH_S)]
 Route = Literal[ROUTES]  # type: ignore[valid-type]  # the runner's route names, in one place
 
 
+def _price(value: dict[str, Any]) -> dict[str, Any]:
+    """The run's price, as `ModelPrice.to_dict()` wrote it (non-negative finite figures, a model id)."""
+    from cfai.pricing import ModelPrice, PriceError
+
+    _json_body(value)
+    try:
+        return ModelPrice.from_dict(value).to_dict()
+    except PriceError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _json_body(value: dict[str, Any]) -> dict[str, Any]:
     """The request body: JSON a request can carry (finite numbers, 64-bit integers), bounded depth and size."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -142,6 +153,7 @@ class PlanIn(BaseModel):
     name: Annotated[str, Field(max_length=MAX_NAME_CHARS)] = ""
     extra_headers: Annotated[dict[Annotated[str, Field(pattern=HEADER_NAME)], HeaderValue],
                              Field(max_length=MAX_HEADERS)] = {}
+    price: Annotated[dict[str, Any], AfterValidator(_price)] | None = None  # cfai.pricing.ModelPrice.to_dict()
 
 
 class RunIn(BaseModel):

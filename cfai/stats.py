@@ -34,8 +34,20 @@ SUMMARY_COLUMNS = (
     "min", "mean", *(f"p{p}" for p in PERCENTILES), "max",
     "start_lag_p50", "start_lag_p99", "from_intended_p50", "from_intended_p99",
 )
-# Start lag above this p99 means the client could not keep an open loop's rate (the report warns).
+# Start lag above this p99 means the client could not keep an open loop's rate (the report warns), unless
+# it is small against the request interval: see `lag_threshold_ms`.
 START_LAG_WARN_MS = 10.0
+# A start lag under this share of the interval between requests leaves the schedule intact.
+START_LAG_INTERVAL_SHARE = 0.5
+# The fewest successful samples per group for a confidence interval: below it an interval from order
+# statistics or a bootstrap is the sample's own extremes, so the report says "too few samples" instead.
+MIN_CI_SAMPLES = 10
+TOO_FEW_SAMPLES = "too few samples"
+
+
+def enough_for_interval(*sizes: int, minimum: int = MIN_CI_SAMPLES) -> bool:
+    """Whether every group is large enough (`MIN_CI_SAMPLES`) to show a confidence interval."""
+    return bool(sizes) and all(int(n) >= minimum for n in sizes)
 
 
 def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -325,18 +337,56 @@ def route_summary(df: pd.DataFrame, metric: str = "total_ms") -> dict[str, Any]:
     }
 
 
-def start_lag_warning(summary: dict[str, Any], open_loop: bool, threshold_ms: float = START_LAG_WARN_MS) -> str | None:
-    """The run report's warning when an open loop's requests started late (p99 start lag over
-    `threshold_ms` on any route); `summary` is `route_summary(...)`. None when there is nothing to say."""
+def lag_threshold_ms(rate: float | None, floor_ms: float = START_LAG_WARN_MS) -> float:
+    """The p99 start lag above which an open loop did not keep its schedule: half the interval between
+    requests (1 / rate), and never below `floor_ms`. At 10 req/s a 10 ms lag is a tenth of the interval
+    and changes nothing; at 500 req/s (2 ms apart) it does."""
+    if not rate or rate <= 0:
+        return floor_ms
+    return max(floor_ms, START_LAG_INTERVAL_SHARE * 1000.0 / float(rate))
+
+
+def max_in_flight(df: pd.DataFrame) -> int:
+    """The most requests in flight at once (from each record's actual start and total time)."""
+    if df is None or df.empty or "actual_start_s" not in df or "total_ms" not in df:
+        return 0
+    start = pd.to_numeric(df["actual_start_s"], errors="coerce").to_numpy(dtype=float)
+    end = start + pd.to_numeric(df["total_ms"], errors="coerce").fillna(0).to_numpy(dtype=float) / 1000.0
+    keep = np.isfinite(start)
+    if not keep.any():
+        return 0
+    times = np.concatenate([start[keep], end[keep]])
+    steps = np.concatenate([np.ones(keep.sum()), -np.ones(keep.sum())])
+    order = np.lexsort((steps, times))  # at equal times an end (-1) comes before a start (+1)
+    return int(np.cumsum(steps[order]).max())
+
+
+def start_lag_warning(summary: dict[str, Any], open_loop: bool, threshold_ms: float | None = None, *,
+                      rate: float | None = None, in_flight_peak: int | None = None) -> str | None:
+    """The run report's warning when an open loop's requests started late; `summary` is `route_summary(...)`.
+
+    Late means p99 start lag over `threshold_ms` (default `lag_threshold_ms(rate)`: relative to the interval
+    between requests). The warning names only causes that apply: the in-flight cap when `in_flight_peak`
+    reached it, otherwise the client being too busy. None when there is nothing to say."""
     if not open_loop:
         return None
+    threshold = lag_threshold_ms(rate) if threshold_ms is None else threshold_ms
     lags = [r.get("start_lag_p99_ms") for r in summary.get("routes", {}).values()]
     worst = max((lag for lag in lags if lag is not None), default=None)
-    if worst is None or worst <= threshold_ms:
+    if worst is None or worst <= threshold:
         return None
     from cfai.plan import OPEN_LOOP_MAX_IN_FLIGHT  # lazy: the statistics need no HTTP client otherwise
 
-    return (f"Requests started up to {worst:,.0f} ms late (p99 start lag): the client could not keep the rate. "
-            "The latencies shown exclude that wait (`from_intended_p99_ms` in the JSON summary includes it). "
-            f"Lower the rate: at most {OPEN_LOOP_MAX_IN_FLIGHT} requests are in flight at once, and later ones "
-            "wait for a free slot.")
+    interval = f" against {1000.0 / rate:,.0f} ms between requests" if rate else ""
+    text = (f"Requests started up to {worst:,.0f} ms late (p99 start lag{interval}): the client could not keep "
+            "the rate. The latencies shown exclude that wait (`from_intended_p99_ms` in the JSON summary "
+            "includes it). ")
+    if in_flight_peak is not None and in_flight_peak >= OPEN_LOOP_MAX_IN_FLIGHT:
+        return text + (f"{in_flight_peak} requests were in flight at once, the most the client allows: later "
+                       "ones waited for a free slot. Lower the rate, or compare fewer routes at once.")
+    if in_flight_peak is not None:
+        return text + (f"At most {in_flight_peak} requests were in flight, under the client's limit of "
+                       f"{OPEN_LOOP_MAX_IN_FLIGHT}, so this machine was too busy to send on time: lower the rate "
+                       "or close other work (the CLI, `cfai compare`, has less overhead than the page).")
+    return text + (f"Lower the rate: at most {OPEN_LOOP_MAX_IN_FLIGHT} requests are in flight at once, and later "
+                   "ones wait for a free slot.")

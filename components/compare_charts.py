@@ -14,13 +14,22 @@ import streamlit as st
 
 from cfai import chart_data as cd
 from cfai import report, stats
-from cfai.format import format_interval, format_ms, format_percent, format_ratio
+from cfai.format import format_ms, format_percent, format_ratio
 from cfai.routes import GATEWAY_SKIP
+from components import presenter
 
 ROUTE_COLORS = {"direct": "#4c78a8", "gateway": "#f58518", GATEWAY_SKIP: "#72b7b2"}
 CACHE_COLORS = {"HIT": "#54a24b", "MISS": "#eeca3b", cd.NO_CACHE_STATUS: "#bab0ac", cd.ERROR_STATUS: "#e45756"}
 CACHE_SHAPES = {"HIT": "circle", "MISS": "triangle-up", cd.NO_CACHE_STATUS: "square", cd.ERROR_STATUS: "cross"}
 CHART_HEIGHT = 300
+# Runs overlaid in History: distinct hues (Tableau 10), never shades of one colour; routes are told apart
+# by the line's dash.
+RUN_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#72b7b2", "#eeca3b", "#9d755d",
+               "#ff9da6", "#bab0ac"]
+# Axis and legend text: normal view, and the presenter view read from across a room.
+FONT_SIZES = {False: {"label": 12, "title": 13, "heading": 15, "subtitle": 12},
+              True: {"label": 20, "title": 22, "heading": 28, "subtitle": 18}}
+COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)  # counts are whole requests: no 0.2, 0.4 ... ticks
 
 
 def _route_scale(routes: Sequence[str]) -> alt.Scale:
@@ -28,6 +37,16 @@ def _route_scale(routes: Sequence[str]) -> alt.Scale:
     palette = ["#b279a2", "#9d755d", "#ff9da6"]
     colors = [ROUTE_COLORS.get(r, palette[i % len(palette)]) for i, r in enumerate(domain)]
     return alt.Scale(domain=domain, range=colors)
+
+
+def _run_scale(runs: Sequence[str]) -> alt.Scale:
+    domain = list(dict.fromkeys(runs))
+    return alt.Scale(domain=domain, range=[RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(domain))])
+
+
+def _legend(title: str) -> alt.Legend:
+    """A legend below the chart whose labels are never cut short (History's run names are long)."""
+    return alt.Legend(title=title, orient="bottom", direction="vertical", labelLimit=0, titleLimit=0)
 
 
 def _title(text: str, *subtitle: str) -> alt.TitleParams:
@@ -118,7 +137,7 @@ def cache_chart(counts: pd.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             y=alt.Y("route:N", sort=routes, title=None),
-            x=alt.X("count:Q", title="requests", stack="zero"),
+            x=alt.X("count:Q", title="requests", stack="zero", axis=COUNT_AXIS),
             color=alt.Color("cache_status:N", title="cache", scale=alt.Scale(domain=statuses, range=colors)),
             order=alt.Order("cache_status:N"),
             tooltip=["route:N", alt.Tooltip("cache_status:N", title="cache"), "count:Q",
@@ -128,7 +147,7 @@ def cache_chart(counts: pd.DataFrame) -> alt.Chart:
             height=CHART_HEIGHT,
             title=_title("Cache hits vs misses per route",
                          "Counted: cf-aig-cache-status of each request",
-                         "warm-ups excluded; none = no header (direct)"),
+                         "gateway routes, warm-ups excluded (direct has no cache)"),
         )
     )
 
@@ -139,12 +158,24 @@ def _value_mark(base: alt.Chart, log_scale: bool) -> alt.Chart:
     return base.mark_point(filled=True, size=90, opacity=1) if log_scale else base.mark_bar()
 
 
+def _interval_marks(base: alt.Chart, y_title: str, log_scale: bool) -> list[alt.Chart]:
+    """An interval as a thin vertical rule with short caps (a fixed size, not the band's width), drawn only
+    where the sample supported one (rows without ci_low/ci_high draw nothing: too few samples)."""
+    scale = _ms_scale(log_scale)
+    rule = base.mark_rule(color="black", strokeWidth=1.5).encode(
+        y=alt.Y("ci_low:Q", title=y_title, scale=scale), y2="ci_high:Q")
+    caps = [base.mark_tick(color="black", size=10, thickness=1.5).encode(y=alt.Y(f"{end}:Q", title=y_title,
+                                                                               scale=scale))
+            for end in ("ci_low", "ci_high")]
+    return [rule, *caps]
+
+
 def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
                      stream: bool | None = False) -> alt.Chart:
-    """p50 and p95 per route as bars, with their 95% intervals as error bars."""
+    """p50 and p95 per route as bars, with their 95% intervals as error bars where the sample supports one."""
     routes = cd.routes_in(bars)
     base = alt.Chart(bars).encode(
-        x=alt.X("route:N", sort=routes, title=None),
+        x=alt.X("route:N", sort=routes, title=None, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("percentile:N", sort=list(cd.CHART_PERCENTILES)),
     )
     y_title = f"{report.METRIC_SHORT.get(metric, metric)} (ms)"
@@ -156,13 +187,14 @@ def percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = False,
                  alt.Tooltip("ci_low:Q", title="95% CI low", format=",.1f"),
                  alt.Tooltip("ci_high:Q", title="95% CI high", format=",.1f"), "count:Q"],
     )
-    errors = base.mark_errorbar(ticks=True, color="black").encode(
-        y=alt.Y("ci_low:Q", title=y_title, scale=_ms_scale(log_scale)), y2="ci_high:Q")
-    return alt.layer(columns, errors).properties(
+    with_ci = base.transform_filter("isValid(datum.ci_low) && isValid(datum.ci_high)")
+    missing = bars["ci_low"].isna().any() if "ci_low" in bars else False
+    return alt.layer(columns, *_interval_marks(with_ci, y_title, log_scale)).properties(
         height=CHART_HEIGHT,
         title=_title("p50 and p95 per route, with 95% intervals",
                      *report.measured_lines(metric, stream=stream),
-                     "Error bars: distribution-free 95% interval (order statistics)"),
+                     "Error bars: distribution-free 95% interval (order statistics)"
+                     + (f"; none where a route has under {stats.MIN_CI_SAMPLES} samples" if missing else "")),
     )
 
 
@@ -176,8 +208,8 @@ def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False
         .encode(
             x=alt.X("ms:Q", title=f"{report.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
             y=alt.Y("fraction:Q", title="share of requests at or below", axis=alt.Axis(format="%")),
-            color=alt.Color("run:N", title="run"),
-            strokeDash=alt.StrokeDash("route:N", sort=cd.routes_in(curve), title="route"),
+            color=alt.Color("run:N", scale=_run_scale(curve["run"].astype(str)), legend=_legend("run")),
+            strokeDash=alt.StrokeDash("route:N", sort=cd.routes_in(curve), legend=_legend("route")),
             tooltip=["run:N", "route:N", alt.Tooltip("ms:Q", format=",.1f"),
                      alt.Tooltip("fraction:Q", format=".0%")],
         )
@@ -191,18 +223,19 @@ def overlay_percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = 
                              stream: bool | None = False) -> alt.Chart:
     """p50/p95 per route and run, side by side, with intervals. `bars` has a `run` column."""
     y_title = f"{report.METRIC_SHORT.get(metric, metric)} (ms)"
+    runs = list(dict.fromkeys(bars["run"].astype(str)))
     base = alt.Chart().encode(
-        x=alt.X("route:N", sort=cd.routes_in(bars), title=None),
-        xOffset=alt.XOffset("run:N"),
+        x=alt.X("route:N", sort=cd.routes_in(bars), title=None, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("run:N", sort=runs),
     )
     columns = _value_mark(base, log_scale).encode(
-        y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)), color=alt.Color("run:N", title="run"),
+        y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)),
+        color=alt.Color("run:N", scale=_run_scale(runs), legend=_legend("run")),
         tooltip=["run:N", "route:N", "percentile:N", alt.Tooltip("ms:Q", format=",.1f"),
                  alt.Tooltip("ci_low:Q", format=",.1f"), alt.Tooltip("ci_high:Q", format=",.1f")])
-    errors = base.mark_errorbar(ticks=True, color="black").encode(
-        y=alt.Y("ci_low:Q", title=y_title, scale=_ms_scale(log_scale)), y2="ci_high:Q")
+    with_ci = base.transform_filter("isValid(datum.ci_low) && isValid(datum.ci_high)")
     return (
-        alt.layer(columns, errors, data=bars)
+        alt.layer(columns, *_interval_marks(with_ci, y_title, log_scale), data=bars)
         .properties(height=CHART_HEIGHT - 60)
         .facet(column=alt.Column("percentile:N", sort=list(cd.CHART_PERCENTILES), title=None))
         .properties(title=_title("p50 and p95 per route, by run, with 95% intervals",
@@ -211,21 +244,33 @@ def overlay_percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = 
 
 
 # --- rendering -----------------------------------------------------------------------------------------
-def show(chart: alt.TopLevelMixin, key: str | None = None) -> None:
-    st.altair_chart(chart, width="stretch", key=key)
+def styled(chart: alt.TopLevelMixin, presenter: bool = False) -> alt.TopLevelMixin:
+    """Axis, legend and title text sizes: readable at a desk, or from across a room (`presenter`)."""
+    size = FONT_SIZES[bool(presenter)]
+    return (chart.configure_axis(labelFontSize=size["label"], titleFontSize=size["title"], labelLimit=0)
+            .configure_legend(labelFontSize=size["label"], titleFontSize=size["title"], symbolSize=120 * (2 if presenter else 1))
+            .configure_title(fontSize=size["heading"], subtitleFontSize=size["subtitle"]))
 
 
-def metric_cards(head: report.Headline, metric: str) -> None:
-    """p50 direct, p50 gateway (hit), speed-up with its interval, hit rate; what was measured underneath."""
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("p50 direct", format_ms(head.p50_direct), border=True,
-              help=f"Median over {head.n_direct} successful measured direct requests.")
-    c2.metric("p50 gateway hit", format_ms(head.p50_gateway_hit), border=True,
-              help=f"Median over {head.n_gateway_hit} gateway requests answered from the cache (HIT).")
-    c3.metric("Speed-up", format_ratio(head.speedup), border=True,
-              delta=(f"95% CI {format_interval(*head.speedup_ci)}" if head.speedup_ci else None),
-              delta_color="off", delta_arrow="off",
-              help="p50 direct ÷ p50 gateway hit (ratio of medians), with a bootstrap 95% confidence interval.")
-    c4.metric("Gateway hit rate", format_percent(head.hit_rate), border=True,
-              help="Share of measured requests on the gateway route answered with cf-aig-cache-status: HIT.")
-    st.caption(f"{report.measured_note(metric)}.")
+def show(chart: alt.TopLevelMixin, key: str | None = None, presenter: bool = False) -> None:
+    st.altair_chart(styled(chart, presenter), width="stretch", key=key)
+
+
+def metric_cards(head: report.Headline, metric: str | None, live: bool = False) -> None:
+    """p50 direct, p50 gateway (hit), speed-up with its interval (or "too few samples"), hit rate, in a row
+    that wraps instead of truncating (components.presenter); what was measured underneath. `live`: numbers
+    so far, from a run still going."""
+    so_far = " so far" if live else ""
+    with presenter.cards_row():
+        st.metric("p50 direct", format_ms(head.p50_direct), border=True,
+                  help=f"Median over {head.n_direct} successful measured direct requests{so_far}.")
+        st.metric("p50 gateway hit", format_ms(head.p50_gateway_hit), border=True,
+                  help=f"Median over {head.n_gateway_hit} gateway requests answered from the cache (HIT){so_far}.")
+        st.metric("Speed-up", format_ratio(head.speedup), border=True, delta=head.interval_note,
+                  delta_color="off", delta_arrow="off",
+                  help="p50 direct ÷ p50 gateway hit (ratio of medians), with a bootstrap 95% confidence interval "
+                       f"when each side has at least {stats.MIN_CI_SAMPLES} successful requests.")
+        st.metric("Gateway hit rate", format_percent(head.hit_rate), border=True,
+                  help="Share of measured requests on the gateway route answered with cf-aig-cache-status: HIT.")
+    if metric is not None:
+        st.caption(f"{report.measured_note(metric)}{so_far}.")

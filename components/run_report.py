@@ -14,9 +14,12 @@ import streamlit as st
 
 from cfai import chart_data as cd
 from cfai import report, stats
-from cfai.diagnose import PlanLike, gateway_never_hit, no_hit_causes, plan_value
+from cfai.diagnose import PlanLike, gateway_never_hit, misses_expected, no_hit_causes, plan_value
 from cfai.format import MISSING, format_ms
+from cfai.pricing import ModelPrice
 from components import compare_charts as charts
+from components import presenter as presenter_view
+from components.cost_view import cost_headline, run_cost_section
 
 METRIC_OPTIONS = {"total_ms": "Total (to last byte)", "ttfb_ms": "Time to first byte"}
 DISTRIBUTION_KINDS = {"ecdf": "ECDF", "box": "Box plot"}
@@ -59,7 +62,8 @@ def view_options(key: str, df: pd.DataFrame, data_key: Hashable | None = None
                  ) -> tuple[str, bool, str, pd.DataFrame]:
     """Metric, log scale and distribution kind: display choices that never re-run anything; and the
     statistics for the chosen metric (they set the log scale's default)."""
-    c1, c2, c3 = st.columns([2, 1, 1])
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")  # wraps, never clips
+    c1 = c2 = c3 = row
     metric = c1.segmented_control("Metric", list(METRIC_OPTIONS), format_func=METRIC_OPTIONS.get,
                                   default="total_ms", required=True, key=f"{key}_metric",
                                   help="Total: request written to last byte. TTFB: to the response headers "
@@ -74,18 +78,24 @@ def view_options(key: str, df: pd.DataFrame, data_key: Hashable | None = None
 
 
 def no_hit_notice(plan: PlanLike, df: pd.DataFrame) -> None:
-    """When identical gateway requests never hit: the usual causes and how to fix each."""
+    """When the gateway never hit: in unique cache mode, that this is expected; otherwise only the causes the
+    plan and the records show, each with its fix."""
     if not gateway_never_hit(df):
         return
+    expected = misses_expected(plan)
+    if expected:
+        st.info(expected, icon=":material/cached:")
+        return
     causes = no_hit_causes(plan, df)
-    lines = ["**The gateway never answered from its cache.** Usual causes and fixes:"]
+    lines = ["**The gateway never answered from its cache.** What this run shows:"]
     for cause in causes:
-        mark = " *(likely here)*" if cause.likely else ""
-        lines.append(f"- **{cause.title}**{mark}: {cause.fix}")
+        lines.append(f"- **{cause.title}**: {cause.fix}")
     st.warning("\n".join(lines), icon=":material/cached:")
 
 
 def stats_table(summary: pd.DataFrame) -> None:
+    """The statistics per route (and cache status, where it differs from the route's own row)."""
+    summary = report.distinct_stat_rows(summary)
     table = summary[[c for c in STAT_COLUMNS if c in summary]]
     st.dataframe(
         table, hide_index=True, width="stretch", placeholder=MISSING,
@@ -120,49 +130,89 @@ def records_table(df: pd.DataFrame, key: str) -> None:
                                 "total_ms": st.column_config.NumberColumn("total_ms", format="%.1f")})
 
 
-def live_charts(df: pd.DataFrame, metric: str = "total_ms", stream: bool = False) -> None:
-    """The light charts drawn while a run is going (latency over time and cache counts)."""
+def live_report(df: pd.DataFrame, plan: PlanLike, presenter: bool = False) -> None:
+    """While a run is going: the headline cards so far, p50 per route, and the latency-over-time chart on
+    the scale the final report will use (log when route medians differ tenfold), counts below it."""
     if df.empty:
         st.caption("Waiting for the first responses...")
         return
-    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric, stream=stream))
+    metric = "total_ms"
+    summary = stats.summarize(df, metric)
+    speed = stats.speedup(df, "direct", ("gateway", "HIT"), metric=metric, n_boot=400)
+    charts.metric_cards(report.headline(summary, speed), None, live=True)
+    routes = summary.loc[summary["cache_status"] == "all"]
+    if not routes.empty:
+        st.caption("p50 so far: " + " · ".join(f"{r.route} {format_ms(r.p50)} ({int(r.ok)} ok)"
+                                                for r in routes.itertuples()) + ".")
+    log_scale = cd.wants_log_scale(summary)
+    stream = bool(plan_value(plan, "stream", False))
+    charts.show(charts.latency_over_time_chart(cd.latency_points(df, metric), metric, log_scale, stream),
+                presenter=presenter)
     counts = cd.cache_counts(df)
-    if not counts.empty:
+    if not counts.empty and not presenter:
         charts.show(charts.cache_chart(counts))
 
 
-def start_lag_notes(plan: PlanLike, summary: dict[str, Any]) -> None:
-    """Open loop only: warn when requests started late, and say how late per route (README: lag on our side)."""
-    if plan_value(plan, "rate") is None:
+def start_lag_notes(plan: PlanLike, summary: dict[str, Any], df: pd.DataFrame | None = None) -> None:
+    """Open loop only: warn when requests started late against the request interval, naming only causes
+    that apply, and say how late per route (README: lag on our side)."""
+    rate = plan_value(plan, "rate")
+    if rate is None:
         return
-    warning = stats.start_lag_warning(summary, open_loop=True)
+    peak = stats.max_in_flight(df) if df is not None else None
+    warning = stats.start_lag_warning(summary, open_loop=True, rate=float(rate), in_flight_peak=peak)
     if warning:
         st.warning(warning, icon=":material/schedule:")
     lags = [f"{route} p50 {format_ms(r['start_lag_p50_ms'])}, p99 {format_ms(r['start_lag_p99_ms'])}"
             for route, r in summary["routes"].items() if r.get("start_lag_p99_ms") is not None]
     if lags:
         st.caption("Start lag (open loop: how long after its scheduled time each request was sent): "
-                   + "; ".join(lags) + ".")
+                   + "; ".join(lags) + f"; {1000.0 / float(rate):,.0f} ms between requests.")
+
+
+def run_notes(plan: PlanLike, df: pd.DataFrame) -> None:
+    """Throttled requests apart from other errors, and whether session affinity was sent."""
+    throttle = report.throttled(df)
+    sentence = throttle.sentence()
+    if sentence:
+        st.warning(sentence, icon=":material/speed:")
+    st.caption(report.session_affinity(plan))
 
 
 def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "",
-               data_key: Hashable | None = None) -> None:
+               data_key: Hashable | None = None, price: ModelPrice | None = None,
+               presenter: bool = False, cost: bool = True) -> None:
     """Everything about one stored run, from its records frame and plan (a Plan or the stored dict).
-    `data_key` (e.g. `RunInfo.data_key`) caches the derived numbers across reruns."""
-    metric, log_scale, kind, summary = view_options(key, df, data_key)
+    `data_key` (e.g. `RunInfo.data_key`) caches the derived numbers across reruns. `price`: the price the
+    run used (its cost section and the "cache saved" card). `presenter`: the cards and charts only, large."""
+    if presenter:
+        metric, log_scale, kind = "total_ms", None, "ecdf"
+        summary = report_numbers(df, metric, data_key)[0]
+        log_scale = cd.wants_log_scale(summary)
+    else:
+        metric, log_scale, kind, summary = view_options(key, df, data_key)
     _, speed, json_summary, points, counts, bars = report_numbers(df, metric, data_key)
     stream = bool(plan_value(plan, "stream", False))
-    charts.metric_cards(report.headline(summary, speed), metric)
-    no_hit_notice(plan, df)
-    start_lag_notes(plan, json_summary)
+    charts.metric_cards(report.headline(summary, speed), None if presenter else metric)
+    cost_row = presenter_view.cards_row(key=f"{presenter_view.CARDS_KEY}_{key}_cost")  # filled below
+    if not presenter:
+        no_hit_notice(plan, df)
+        start_lag_notes(plan, json_summary, df)
+        run_notes(plan, df)
 
-    charts.show(charts.latency_over_time_chart(points, metric, log_scale, stream))
+    charts.show(charts.latency_over_time_chart(points, metric, log_scale, stream), presenter=presenter)
+    if presenter:
+        charts.show(charts.distribution_chart(df, metric, kind, log_scale, stream), presenter=True)
+        if not bars.empty:
+            charts.show(charts.percentile_chart(bars, metric, log_scale, stream), presenter=True)
+        _cost_card(df, price, cost_row, key, show_section=False)
+        return
     left, right = st.columns(2)
     with left:
         charts.show(charts.distribution_chart(df, metric, kind, log_scale, stream))
     with right:
         if counts.empty:
-            st.info("No measured requests yet.")
+            st.info("No gateway requests measured yet: the cache chart counts the gateway routes.")
         else:
             charts.show(charts.cache_chart(counts))
     if not bars.empty:
@@ -174,5 +224,20 @@ def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "
     stats_table(summary)
     with st.expander("Summary as JSON (the same numbers `cfai compare --json` prints)"):
         st.json(json_summary, expanded=2)
+    if cost:
+        _cost_card(df, price, cost_row, key, show_section=True, model=plan_value(plan, "model"))
     st.subheader("Records")
     records_table(df, key=f"{key}_records")
+
+
+def _cost_card(df: pd.DataFrame, price: ModelPrice | None, row: Any, key: str, *, show_section: bool,
+               model: str | None = None) -> None:
+    """The cost section (unless `show_section` is off) and the "cache saved" card on the cards' second row,
+    so it never squeezes the four headline cards at 1024 px."""
+    if show_section:
+        saving = run_cost_section(df, price, key=f"{key}_cost", model=model)
+    else:
+        from cfai.cost import cache_saving
+
+        saving = cache_saving(df, price) if price is not None and price.has_token_price else None
+    cost_headline(saving, container=row)

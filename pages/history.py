@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import pandas as pd
 import streamlit as st
 
 from cfai import chart_data as cd
@@ -22,6 +23,7 @@ from cfai.store import RunInfo, StoreError
 from components import compare_charts as charts
 from components.app_shell import require_app_shell
 from components.connection import get_client, get_connection
+from components.cost_view import cost_columns, cost_stats_table, stored_price
 from components.run_report import METRIC_OPTIONS, log_scale_toggle, run_report, stats_table
 from components.run_store import history_store, overlay_data, run_records, store_notice
 
@@ -127,6 +129,11 @@ if selected:
                                                     log_scale, stream))
     st.caption(f"Statistics per run. {report.measured_note(metric)}.")
     stats_table(summary.assign(group=summary["run"] + " — " + summary["group"]))
+    # Cost per run and route, each run at the price stored with it (None: no price listed).
+    costed = [cost_columns(summary.loc[summary["run_id"] == i.run_id], run_records(store, i),
+                           stored_price(i.plan.price)) for i in chosen_infos]
+    cost_summary = report.distinct_stat_rows(pd.concat(costed, ignore_index=True))
+    cost_stats_table(cost_summary)
 
 # --- one run ---------------------------------------------------------------------------------------------
 st.divider()
@@ -233,7 +240,8 @@ if report_tab.open:
         if records.empty:
             st.info("This run has no records.")
         else:
-            run_report(records, meta.plan, key="hist_report", data_key=(str(store.path), *meta.data_key))
+            run_report(records, meta.plan, key="hist_report", data_key=(str(store.path), *meta.data_key),
+                       price=stored_price(meta.plan.price))
 if logs_tab.open:
     with logs_tab:
         server_side_view()

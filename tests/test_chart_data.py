@@ -78,7 +78,9 @@ def test_ecdf_by_run_and_route_for_overlays():
 def test_cache_counts_per_route():
     df = synthetic_records(10, routes=("direct", "gateway", "gateway-skip"))
     counts = cd.cache_counts(df).set_index(["route", "cache_status"])["count"]
-    assert counts[("direct", "none")] == 10
+    assert "direct" not in counts.index.get_level_values("route")  # no cache there: no grey "none" bar
+    assert cd.cache_counts(df, gateway_only=False).set_index(["route", "cache_status"])["count"][
+        ("direct", "none")] == 10
     assert counts[("gateway", "HIT")] == 10  # the warm-up was the miss
     assert counts[("gateway-skip", "MISS")] == 10
     shares = cd.cache_counts(df).groupby("route")["share"].sum()
@@ -89,7 +91,7 @@ def test_cache_counts_label_errors():
     df = synthetic_records(10, error_every=2)
     counts = cd.cache_counts(df)
     assert "error" in set(counts["cache_status"])
-    assert counts["count"].sum() == 20
+    assert counts["count"].sum() == 10  # the gateway route's measured requests
 
 
 # --- percentiles with intervals --------------------------------------------------------------------------
@@ -104,13 +106,22 @@ def test_percentile_bars_take_point_estimates_from_the_summary():
     assert (bars["ci_low"] <= bars["ms"]).all() and (bars["ms"] <= bars["ci_high"]).all()
 
 
+def test_percentile_bars_have_no_interval_below_the_minimum_sample():
+    df = synthetic_records(stats.MIN_CI_SAMPLES - 1)
+    bars = cd.percentile_bars(df, fake_summary(df))
+    assert bars["ci_low"].isna().all() and bars["ci_high"].isna().all()
+    assert bars["ms"].notna().all()  # the bar itself stays
+    df = synthetic_records(stats.MIN_CI_SAMPLES)
+    assert cd.percentile_bars(df, fake_summary(df))["ci_low"].notna().all()
+
+
 # --- size bounds and speed ------------------------------------------------------------------------------
 def test_ten_thousand_records_give_bounded_chart_data():
     df = synthetic_records(5000)  # 10,002 records
     assert len(cd.latency_points(df).frame) <= 5000
     assert len(cd.ecdf(df)) <= 2 * 200
     assert len(stats.box_stats(df)) == 2
-    assert len(cd.cache_counts(df)) <= 2 * 4
+    assert len(cd.cache_counts(df, gateway_only=False)) <= 2 * 4
     assert len(cd.percentile_bars(df, fake_summary(df))) == 4
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cfai.diagnose import gateway_never_hit, no_hit_causes, overlay_mismatch, request_kind
+from cfai.diagnose import gateway_never_hit, misses_expected, no_hit_causes, overlay_mismatch, request_kind
 from cfai.plan import Plan
 from tests.synthetic import synthetic_records
 
@@ -14,22 +14,28 @@ def test_gateway_never_hit():
     assert not gateway_never_hit(synthetic_records(5, routes=("direct",)))
 
 
-def test_no_hit_causes_always_lists_the_usual_three_with_fixes():
+def test_no_hit_causes_lists_only_what_applies():
     plan = Plan(model="@cf/meta/llama-3.1-8b-instruct", body={"prompt": "hi"})
     causes = no_hit_causes(plan, synthetic_records(5, hit=False))
-    keys = [c.key for c in causes]
-    assert {"caching_off", "stream", "changing_request"} <= set(keys)
-    assert all(c.fix for c in causes)
-    assert not any(c.likely for c in causes)  # TTL sent, not streamed, identical bodies: nothing obvious
+    # TTL sent, not streamed, identical bodies: nothing in the run explains it, and it says so.
+    assert [c.key for c in causes] == ["unexplained"] and not causes[0].likely and causes[0].fix
+    no_ttl = no_hit_causes(Plan(model="m", body={"prompt": "hi"}, cache_ttl=None), synthetic_records(5, hit=False))
+    assert [c.key for c in no_ttl] == ["caching_off"]  # not "streamed", not "the body changed"
 
 
-def test_no_hit_causes_mark_what_the_plan_shows():
-    plan = Plan(model="m", body={"prompt": "hi"}, stream=True, cache_ttl=None, cache_mode="unique",
-                concurrency=8, warmup=0)
+def test_no_hit_causes_name_what_the_plan_shows():
+    plan = Plan(model="m", body={"prompt": "hi"}, stream=True, cache_ttl=None, concurrency=8, warmup=0)
     causes = no_hit_causes(plan, synthetic_records(5, hit=False, warmup=0))
-    likely = [c.key for c in causes if c.likely]
-    assert {"caching_off", "stream", "changing_request", "unique_mode", "concurrent_first"} <= set(likely)
-    assert causes[0].likely  # likely causes first
+    assert {c.key for c in causes} == {"caching_off", "stream", "concurrent_first"}
+    assert all(c.likely and c.fix for c in causes)
+
+
+def test_unique_mode_expects_misses_and_says_so():
+    unique = Plan(model="m", body={"prompt": "hi"}, cache_mode="unique")
+    assert "expected" in misses_expected(unique) and misses_expected({"cache_mode": "unique"})
+    assert misses_expected(Plan(model="m", body={"prompt": "hi"})) is None
+    keys = [c.key for c in no_hit_causes(unique, synthetic_records(5, hit=False))]
+    assert keys == ["unique_mode"]  # TTL was sent, nothing streamed: no other cause listed
 
 
 def test_no_hit_causes_accept_a_stored_plan_dict():

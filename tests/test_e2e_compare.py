@@ -1,8 +1,10 @@
-"""The Compare page in headless Chromium against `streamlit run`: run a small comparison, see the charts."""
+"""The Compare page in headless Chromium against `streamlit run`: run a comparison, see the charts, cancel,
+the presenter view, and the layout at 1440x900, 1024x768 and 800 px."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -11,28 +13,57 @@ from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "compare.png"
+SHOTS = Path(os.environ.get("CFAI_E2E_SHOTS", "")) if os.environ.get("CFAI_E2E_SHOTS") else None
+
+# A value cut short by CSS ("3,84..."): its content is wider than its box.
+TRUNCATED_JS = """els => els.filter(e => e.scrollWidth > e.clientWidth + 1 ||
+                                   [...e.querySelectorAll('*')].some(c => c.scrollWidth > c.clientWidth + 1))
+                   .map(e => e.innerText)"""
+
+
+def _open(page: Page, url: str, width: int, height: int, query: str = "") -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{url}/compare{query}")
+    expect(page.get_by_label("Requests per route (N)")).to_be_attached(timeout=30_000)
+
+
+def _set_n(page: Page, n: int) -> None:
+    field = page.get_by_label("Requests per route (N)")
+    field.fill(str(n))
+    field.press("Enter")
+
+
+def _run_button(page: Page):
+    return page.get_by_test_id("stBaseButton-primary").filter(has_text="Run")
+
+
+def _run_to_report(page: Page) -> None:
+    _run_button(page).click()
+    expect(page.get_by_text("Cache saved")).to_be_visible(timeout=90_000)  # the report's second card row
+    expect(page.locator('[data-testid="stVegaLiteChart"] svg').nth(2)).to_be_visible(timeout=30_000)
+
+
+def _shot(page: Page, name: str) -> None:
+    if SHOTS is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
 @pytest.mark.e2e
 def test_run_a_comparison_and_see_the_charts(page: Page, streamlit_url: str, tmp_path: Path):
-    page.set_viewport_size({"width": 1440, "height": 1000})
-    page.goto(f"{streamlit_url}/compare")
-    n = page.get_by_label("Requests per route (N)")
-    expect(n).to_be_visible(timeout=30_000)
-    n.fill("20")
-    n.press("Enter")
-    page.get_by_test_id("stBaseButton-primary").filter(has_text="Run").click()
-
-    # Live charts while running, then the report: cards and the four charts.
-    expect(page.get_by_test_id("stMetric").first).to_be_visible(timeout=60_000)
-    expect(page.get_by_test_id("stMetric")).to_have_count(4)
-    charts = page.locator('[data-testid="stVegaLiteChart"] svg')
-    expect(charts.nth(3)).to_be_visible(timeout=30_000)
-    assert charts.count() >= 4
+    _open(page, streamlit_url, 1440, 900)
+    box = _run_button(page).bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 900  # Run is visible without scrolling
+    expect(page.get_by_text("Estimated duration: about")).to_be_visible(timeout=30_000)
+    _set_n(page, 20)
+    _run_to_report(page)
     cards = page.get_by_test_id("stMetric").all_inner_texts()
     assert "p50 direct" in cards[0] and "ms" in cards[0]
     assert "Gateway hit rate" in cards[3] and "100%" in cards[3]
+    assert "95% CI" in cards[2]  # 20 a side: enough samples for an interval
     expect(page.get_by_text("Latency per request over time").first).to_be_attached()
+    assert page.locator('[data-testid="stMetricValue"]').evaluate_all(TRUNCATED_JS) == []
+    _shot(page, "compare-1440.png")
 
     # Cards at the top of the screenshot, charts below them.
     page.get_by_test_id("stMetric").first.evaluate("e => e.scrollIntoView({block: 'start'})")
@@ -43,18 +74,44 @@ def test_run_a_comparison_and_see_the_charts(page: Page, streamlit_url: str, tmp
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
 
+    # 1024 px with the sidebar open: no headline number is cut short.
+    page.set_viewport_size({"width": 1024, "height": 768})
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    assert page.locator('[data-testid="stMetricValue"]').evaluate_all(TRUNCATED_JS) == []
+    _shot(page, "compare-1024.png")
+
 
 @pytest.mark.e2e
-def test_cancel_stops_a_run_and_keeps_what_it_measured(page: Page, streamlit_url: str):
-    page.goto(f"{streamlit_url}/compare")
-    n = page.get_by_label("Requests per route (N)")
-    expect(n).to_be_visible(timeout=30_000)
-    n.fill("1000")
-    n.press("Enter")
-    page.get_by_test_id("stBaseButton-primary").filter(has_text="Run").click()
-    # Live progress and charts while it runs.
+def test_cancel_shows_the_cancelled_run_not_the_previous_one(page: Page, streamlit_url: str):
+    _open(page, streamlit_url, 1440, 900)
+    _set_n(page, 3)
+    _run_to_report(page)
+    _set_n(page, 1000)
+    _run_button(page).click()
+    # Live progress with elapsed time and ETA, live headline numbers and chart while it runs.
     expect(page.get_by_text("Running:")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("s left").first).to_be_visible()
+    expect(page.get_by_test_id("stMetric").first).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stVegaLiteChart"] svg').first).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Cancel").click()
-    expect(page.get_by_text("Cancelled after")).to_be_visible(timeout=30_000)
-    expect(page.get_by_test_id("stMetric")).to_have_count(4)
+    expect(page.get_by_text("Cancelled after")).to_be_visible(timeout=60_000)
+    # The run shown is the cancelled one (its caption ends with its status), not the finished one before it.
+    expect(page.get_by_text(re.compile(r"records · cancelled$"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"records · complete$"))).to_have_count(0)
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+
+
+@pytest.mark.e2e
+def test_presenter_view_at_800_px(page: Page, streamlit_url: str):
+    _open(page, streamlit_url, 1440, 900, "?presenter=1")
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+    _set_n(page, 3) if page.get_by_label("Requests per route (N)").is_visible() else None
+    _run_to_report(page)
+    page.set_viewport_size({"width": 800, "height": 900})
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    assert page.locator('[data-testid="stMetricValue"]').evaluate_all(TRUNCATED_JS) == []
+    size = page.locator('[data-testid="stMetricValue"]').first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 40  # large numbers, read from across a room
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)  # nothing else on screen
+    _shot(page, "compare-presenter-800.png")

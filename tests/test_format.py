@@ -39,7 +39,9 @@ def test_every_formatter_shows_one_glyph_for_a_missing_value(missing):
 def test_ratios_and_intervals_keep_three_significant_figures():
     assert format_ratio(3.3612) == "3.36×"
     assert format_ratio(33.61) == "33.6×"
-    assert format_ratio(3170.8) == "3,171×"
+    assert format_ratio(3170.8) == "3,170×"  # not "3,171×" or "3,170.8×": three figures at any size
+    assert format_ratio(2690.0) == "2,690×" and format_ratio(31_708) == "31,700×"
+    assert format_ratio(999.6) == "1,000×"
     assert format_interval(50.12, 63.04) == "50.1–63.0×"
     assert format_interval(2.1, 3.456) == "2.10–3.46×"
 

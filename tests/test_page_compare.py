@@ -92,7 +92,7 @@ def test_small_comparison_shows_cards_and_charts_with_the_clis_numbers(app):
     assert at.metric[3].value == format_percent(expected["routes"]["gateway"]["hit_rate"])
     assert expected["routes"]["gateway"]["hit_rate"] == 1.0  # warm-up filled the cache
     assert not at.warning  # hits happened: no "never hit" diagnosis
-    assert len(at.dataframe) == 2  # the statistics and the records
+    assert len(at.dataframe) == 3  # the statistics, the cost per route and the records
     assert not at.button(key="cmp_run").disabled and at.button(key="cmp_cancel").disabled
 
 
@@ -118,8 +118,9 @@ def test_no_hits_explains_the_usual_causes(app):
     _run(at)
     warning = " ".join(w.value for w in at.warning)
     assert "never answered from its cache" in warning
-    assert "cf-aig-cache-ttl" in warning and "(likely here)" in warning
-    assert "stream" in warning.lower() and "token or the body" in warning
+    assert "No cf-aig-cache-ttl header was sent" in warning
+    # Only what the plan shows: not streamed, identical bodies, so neither is named.
+    assert "streamed" not in warning.lower() and "token or the body" not in warning
 
 
 def test_raw_json_body_is_validated(app):
@@ -148,7 +149,8 @@ def test_a_run_where_everything_failed_says_why(app):
     _set_plan(at, n=2, routes=("direct",))
     _run(at)
     errors = " ".join(e.value for e in at.error)
-    assert "No measured request succeeded" in errors and "no-such-model" in errors.lower()
+    assert "No measured request succeeded" in errors and "no\\-such\\-model" in errors.lower()
+    assert "2 of 2 requests failed; most common" in errors  # cfai.failures.summarize_failures
     run_id, store = _stored_run(at)
     assert store.run_info(run_id).status == "failed"
     assert at.metric[0].value == MISSING
@@ -162,6 +164,114 @@ def test_streamed_run_says_ttfb_is_the_first_token_and_tables_show_blanks(app):
     assert not at.exception, at.exception
     specs = " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("vega_lite_chart"))
     assert "request sent → first token" in specs and "request sent → headers" not in specs
-    assert len(at.dataframe) == 2 and all(d.proto.placeholder == "–" for d in at.dataframe)  # no "None"
+    numeric = [d for d in at.dataframe if {"p50", "seq"} & set(d.value.columns)]  # stats and records
+    assert len(numeric) == 2 and all(d.proto.placeholder == "–" for d in numeric)  # no "None"
     # Log-scale default follows the data: one route, nothing to compare, so it starts linear.
     assert at.toggle(key="cmp_report_log").value is False
+
+
+def _metric(at, label):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_defaults_finish_quickly_and_show_an_estimate(app):
+    at = _open_compare(app)
+    assert at.number_input(key="cmp_n").value == 10
+    assert at.number_input(key="cmp_tg_max_tokens").value == 64
+    assert at.number_input(key="cmp_concurrency").value == 1
+    text = " ".join(m.value for m in at.markdown)
+    assert "Estimated duration: about" in text and "one probe request" in text
+    # The estimate follows the plan: ten times the requests, a longer estimate.
+    at.number_input(key="cmp_n").set_value(100).run()
+    assert "Estimated duration" in " ".join(m.value for m in at.markdown)
+
+
+def test_cancel_shows_the_cancelled_run_not_the_previous_one(app):
+    at = _open_compare(app)
+    _set_plan(at, n=2)
+    _run(at)
+    first = at.session_state["compare_active"].run_id
+    at.number_input(key="cmp_n").set_value(1000).run()
+    at.button(key="cmp_run").click().run()
+    live = at.session_state["compare_active"]
+    assert live.run_id != first and live.running
+    while live.done_count() < 6 and not live.wait(0.05):  # readiness: a few responses are in
+        pass
+    at.run()  # what the polling fragment draws
+    # While it runs: live headline numbers, elapsed time and ETA.
+    assert [m.label for m in at.metric][:4] == ["p50 direct", "p50 gateway hit", "Speed-up", "Gateway hit rate"]
+    assert any("elapsed" in p.proto.text and "left" in p.proto.text for p in at.get("progress"))
+    at.button(key="cmp_cancel").click().run()
+    assert live.wait(60)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["compare_shown_run"] == live.run_id
+    info = " ".join(i.value for i in at.info)
+    assert "**Cancelled** after" in info
+    picker = at.selectbox(key=f"cmp_show_run_{live.run_id}")
+    assert picker.value == live.run_id and "cancelled" in picker.format_func(picker.value)
+    assert live.run_id in " ".join(c.value for c in at.caption)
+    shown = _stored_records(live.run_id)
+    assert len(shown) < 2002 and _metric(at, "p50 direct").value != MISSING  # what it measured
+
+
+def _stored_records(run_id):
+    store = Store(Path(os.environ["CFAI_DATA_DIR"]) / "history.sqlite3")
+    return store.load_records(run_id)
+
+
+def test_plan_keeps_its_settings_across_pages(app):
+    at = _open_compare(app)
+    at.number_input(key="cmp_n").set_value(7).run()
+    at.toggle(key="cmp_stream").set_value(True).run()
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/compare.py").run()
+    assert at.number_input(key="cmp_n").value == 7 and at.toggle(key="cmp_stream").value is True
+
+
+def test_unique_mode_says_misses_are_expected_and_lists_no_causes(app):
+    at = _open_compare(app)
+    _set_plan(at, n=3, routes=("gateway",))
+    at.radio(key="cmp_cache_mode").set_value("unique").run()
+    _run(at)
+    assert any("no hits is the expected result" in i.value for i in at.info)
+    assert not any("never answered from its cache" in w.value for w in at.warning)
+
+
+def test_too_few_samples_show_no_interval(app):
+    at = _open_compare(app)
+    _set_plan(at, n=3)
+    _run(at)
+    speed = _metric(at, "Speed-up")
+    assert speed.delta == "too few samples for a 95% CI"
+    assert "(" not in speed.value and speed.value.endswith("×")
+
+
+def test_session_affinity_and_price_are_stored_with_the_run(app):
+    at = _open_compare(app)
+    _set_plan(at, n=2)
+    at.checkbox(key="cmp_affinity").check().run()
+    _run(at)
+    run_id, store = _stored_run(at)
+    plan = store.run_info(run_id).plan
+    assert plan.extra_headers["x-session-affinity"].startswith("cfai-")  # one value per run, both routes
+    assert plan.price and plan.price["model"] == "@cf/meta/llama-3.1-8b-instruct"
+    assert any("Session affinity: on" in c.value for c in at.caption)
+    assert _metric(at, "Cache saved").value.startswith("$")  # beside the speed-up, on the second row
+    assert any(s.value == "Cost" for s in at.subheader)
+
+
+def test_presenter_view_shows_only_cards_and_charts(app):
+    at = _open_compare(app)
+    _set_plan(at, n=2)
+    _run(at)
+    at.query_params["presenter"] = "1"
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.title  # nothing else on screen: no title, no tables
+    assert not at.dataframe and not any(str(s.key).startswith("cmp_show_run") for s in at.selectbox)
+    assert any(e.label == "Request and plan" for e in at.expander)  # the editors, folded away
+    assert [m.label for m in at.metric][:4] == ["p50 direct", "p50 gateway hit", "Speed-up", "Gateway hit rate"]
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert specs and all(spec["config"]["axis"]["labelFontSize"] >= 20 for spec in specs)

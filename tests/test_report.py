@@ -44,3 +44,47 @@ def test_ttfb_subtitle_follows_streaming():
                                                                     "ci_high", "count"]),
                                               "ttfb_ms", stream=True).to_dict())
     assert "first token" in spec and "→ headers" not in spec
+
+
+def test_speedup_interval_only_with_enough_samples():
+    from cfai.report import Headline
+
+    few = Headline(1000.0, 2.0, 3170.8, (3168.3, 3173.3), 1.0, n_direct=2, n_gateway_hit=1)
+    assert few.interval_note == "too few samples for a 95% CI"
+    enough = Headline(1000.0, 2.0, 500.0, (450.0, 560.0), 1.0, n_direct=10, n_gateway_hit=10)
+    assert enough.interval_note == "95% CI 450–560×"
+
+
+def test_throttled_requests_are_counted_apart_from_other_errors():
+    import pandas as pd
+
+    from cfai.report import throttled
+    from tests.synthetic import synthetic_records
+
+    df = synthetic_records(10, error_every=3)  # synthetic failures are HTTP 429
+    df.loc[df.index[-1], ["ok", "status", "error_kind"]] = [False, 500, "server_error"]
+    result = throttled(df)
+    measured_failed = df.loc[~df["warmup"] & ~df["ok"]]
+    assert result.total == int((measured_failed["status"] == 429).sum()) > 0
+    assert result.other_errors == 1 and "throttled (HTTP 429" in result.sentence()
+    assert throttled(synthetic_records(5)).sentence() is None
+    assert throttled(pd.DataFrame()).total == 0
+
+
+def test_session_affinity_sentence_follows_the_plans_headers():
+    from cfai.plan import Plan
+    from cfai.report import session_affinity
+
+    on = Plan(model="m", body={"prompt": "x"}, extra_headers={"x-session-affinity": "cfai-1"})
+    assert "on" in session_affinity(on) and "off" in session_affinity({"extra_headers": {}})
+
+
+def test_stats_rows_that_repeat_their_route_are_dropped():
+    from cfai import stats
+    from cfai.report import distinct_stat_rows
+    from tests.synthetic import synthetic_records
+
+    groups = list(distinct_stat_rows(stats.summarize(synthetic_records(10)))["group"])
+    assert groups == ["direct", "gateway"]  # every measured gateway request hit: no "gateway · HIT" copy
+    mixed = distinct_stat_rows(stats.summarize(synthetic_records(10, routes=("gateway",), warmup=0)))
+    assert "gateway · HIT" in list(mixed["group"]) and "gateway · MISS" in list(mixed["group"])

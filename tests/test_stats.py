@@ -225,3 +225,31 @@ def test_quantile_interval_covers_the_estimate_and_narrows_with_n():
     assert lo_l < 100 < hi_l
     assert (hi_l - lo_l) < (hi_s - lo_s) / 10
     assert stats.quantile_interval(np.array([7.0]), 0.95) == (7.0, 7.0)
+
+
+def test_interval_minimum_and_lag_threshold_relative_to_the_interval():
+    from cfai.stats import MIN_CI_SAMPLES, enough_for_interval, lag_threshold_ms
+
+    assert MIN_CI_SAMPLES == 10
+    assert enough_for_interval(10, 10) and not enough_for_interval(2, 1) and not enough_for_interval()
+    assert lag_threshold_ms(10.0) == 50.0  # half of 100 ms between requests
+    assert lag_threshold_ms(1000.0) == 10.0 and lag_threshold_ms(None) == 10.0  # never below the floor
+
+
+def test_open_loop_warning_is_relative_and_names_only_causes_that_apply():
+    summary = {"routes": {"direct": {"start_lag_p99_ms": 10.4}}}
+    assert start_lag_warning(summary, open_loop=True, rate=10.0, in_flight_peak=3) is None  # 10 ms of 100 ms
+    late = {"routes": {"direct": {"start_lag_p99_ms": 80.0}}}
+    busy = start_lag_warning(late, open_loop=True, rate=10.0, in_flight_peak=3)
+    assert "could not keep the rate" in busy and "100 ms between requests" in busy
+    assert "too busy" in busy and "waited for a free slot" not in busy
+    capped = start_lag_warning(late, open_loop=True, rate=10.0, in_flight_peak=256)
+    assert "waited for a free slot" in capped
+
+
+def test_max_in_flight_from_start_and_total_times():
+    from cfai.stats import max_in_flight
+
+    df = pd.DataFrame({"actual_start_s": [0.0, 0.1, 0.2, 1.0], "total_ms": [500.0, 500.0, 50.0, 10.0]})
+    assert max_in_flight(df) == 3
+    assert max_in_flight(pd.DataFrame({"actual_start_s": [0.0, 1.0], "total_ms": [1000.0, 5.0]})) == 1
