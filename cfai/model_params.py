@@ -12,12 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ParamKind = Literal["float", "int", "choice"]
+ParamKind = Literal["float", "int", "choice", "bool"]
 
 # The sampling knobs a playground offers, in display order; the rest of a schema (stream, raw, n, ...) is not
 # a tuning parameter.
 TUNABLE = ("max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "repetition_penalty",
-           "frequency_penalty", "presence_penalty", "seed", "reasoning_effort", "reasoning.effort")
+           "frequency_penalty", "presence_penalty", "seed", "reasoning_effort", "reasoning.effort",
+           "chat_template_kwargs.enable_thinking")
+# Nested objects whose fields are knobs too: {parent: (field, ...)}, offered as "parent.field".
+NESTED = {"reasoning": ("effort",), "chat_template_kwargs": ("enable_thinking",)}
 # Top-level keys a text-generation body may carry besides the model input (reject-if-busy.mdx).
 PASSTHROUGH_KEYS = ("options",)
 
@@ -42,6 +45,8 @@ class ParamSpec:
         """Why `value` is not acceptable, or None."""
         if value is None:
             return None
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"{self.name} must be true or false"
         if self.kind == "choice":
             return None if value in self.choices else f"{self.name} must be one of {', '.join(self.choices)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -86,6 +91,10 @@ def _spec(name: str, rule: dict[str, Any], branch: str) -> ParamSpec | None:
                          description=description, branches=(branch,))
     kind_raw = rule.get("type")
     kinds = kind_raw if isinstance(kind_raw, list) else [kind_raw]
+    if "boolean" in kinds:
+        default = rule.get("default")
+        return ParamSpec(name, "bool", default=default if isinstance(default, bool) else None,
+                         description=description, branches=(branch,))
     if "integer" in kinds:
         kind: ParamKind = "int"
     elif "number" in kinds:
@@ -107,11 +116,10 @@ def param_specs(schema: dict[str, Any]) -> list[ParamSpec]:
     found: dict[str, ParamSpec] = {}
     for branch, props in _branches(input_schema):
         candidates: list[tuple[str, Any]] = list(props.items())
-        reasoning = props.get("reasoning")
-        if isinstance(reasoning, dict) and isinstance(reasoning.get("properties"), dict):
-            effort = reasoning["properties"].get("effort")
-            if effort is not None:
-                candidates.append(("reasoning.effort", effort))
+        for parent, fields in NESTED.items():
+            node = props.get(parent)
+            if isinstance(node, dict) and isinstance(node.get("properties"), dict):
+                candidates += [(f"{parent}.{f}", node["properties"][f]) for f in fields if f in node["properties"]]
         for name, rule in candidates:
             if name not in TUNABLE or not isinstance(rule, dict):
                 continue
@@ -172,6 +180,12 @@ def changed_params(specs: list[ParamSpec], values: dict[str, Any]) -> dict[str, 
             node = node.setdefault(key, {})
         node[leaf] = value
     return body
+
+
+def for_branch(specs: list[ParamSpec], branch: str, *, keep: tuple[str, ...] = ()) -> list[ParamSpec]:
+    """The parameters a request in `branch` (a schema branch title, e.g. "Responses") can carry, plus the
+    names in `keep`. Specs read from a schema without branches take every request."""
+    return [s for s in specs if not s.branches or branch in s.branches or "" in s.branches or s.name in keep]
 
 
 def defaults(specs: list[ParamSpec]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import streamlit as st
 
-from cfai.chat import TurnMetrics, first_label
+from cfai.chat import TurnMetrics, cached_summary, first_label, rate_label
 from cfai.client import Result
-from cfai.format import MISSING, format_count, format_ms, format_rate
+from cfai.format import MISSING, format_count, format_ms
 from cfai.safe_markdown import escape_markdown, inline_code
 
 CACHE_COLOURS = {"HIT": "green", "MISS": "orange"}
@@ -26,14 +26,23 @@ def _as_metrics(source: Result | TurnMetrics) -> TurnMetrics:
 
 
 def _tokens(m: TurnMetrics) -> str:
-    return f"{format_count(m.prompt_tokens)} → {format_count(m.completion_tokens)}"
+    out = f"{format_count(m.prompt_tokens)} → {format_count(m.completion_tokens)}"
+    return out + (f" ({format_count(m.reasoning_tokens)} reasoning)" if m.reasoning_tokens else "")
+
+
+def _firsts(m: TurnMetrics) -> str:
+    """Time to first token, split into reasoning and answer for a reasoning model's stream."""
+    if m.first_reasoning_ms is not None:
+        return (f"first reasoning token **{format_ms(m.first_reasoning_ms)}** · "
+                f"first answer token **{format_ms(m.first_answer_ms)}**")
+    return f"{first_label(m)} **{format_ms(m.time_to_first_token_ms)}**"
 
 
 def result_metrics(source: Result | TurnMetrics, *, compact: bool = True) -> TurnMetrics:
     """Render time to first token (or byte), total time, tokens in → out, tokens per second, route, cache
     status and HTTP status. `compact` is one line for a chat bubble; otherwise a grid of st.metric."""
     m = _as_metrics(source)
-    tps = format_rate(m.tokens_per_second, "tok/s")
+    tps = rate_label(m)
     if not m.tokens_per_second and m.cache_status == "HIT":
         tps += " (from cache)"
     status_colour = "green" if isinstance(m.status, int) and 200 <= m.status < 300 else "red"
@@ -47,19 +56,24 @@ def result_metrics(source: Result | TurnMetrics, *, compact: bool = True) -> Tur
     if m.backend:
         badges.append(f":gray-badge[{escape_markdown(m.backend, max_length=80)}]")
     if compact:
+        cached = f" · {cached_summary(m)}" if m.cached_tokens is not None or m.session_affinity else ""
         st.markdown(
-            f":material/timer: {first_label(m)} **{format_ms(m.time_to_first_token_ms)}** · "
-            f"total **{format_ms(m.total_ms)}** · tokens **{_tokens(m)}** · **{tps}**  " + " ".join(badges),
+            f":material/timer: {_firsts(m)} · total **{format_ms(m.total_ms)}** · tokens **{_tokens(m)}** · "
+            f"**{tps}**{cached}  " + " ".join(badges),
             help="First token: until the first streamed text. First byte: until the response headers of a "
-                 "whole answer. Total: until the last byte. Tokens per second: after the first token when "
-                 "streamed, over the whole call otherwise.",
+                 "whole answer. A reasoning model's stream shows its first reasoning token and its first "
+                 "answer token apart. Total: until the last byte. Tokens per second counts every generated "
+                 "token, reasoning included: after the first token when streamed, over the whole call "
+                 "otherwise. Cached: prompt tokens served from the prompt cache "
+                 "(usage.prompt_tokens_details.cached_tokens); send a session affinity key (Advanced) so "
+                 "follow-up turns reach the instance that holds them.",
         )
         return m
     cols = st.columns(4)
     cols[0].metric(first_label(m).capitalize(), format_ms(m.time_to_first_token_ms))
     cols[1].metric("Total", format_ms(m.total_ms))
     cols[2].metric("Tokens in → out", _tokens(m))
-    cols[3].metric("Tokens/s", tps.removesuffix(" tok/s"))
+    cols[3].metric("Tokens/s", tps.replace(" tok/s", ""))
     st.markdown(" ".join(badges))
     return m
 

@@ -52,7 +52,7 @@ def model_picker(task: str = TEXT_GENERATION, key: str = "model", default: str =
     # Options are shown as their bare ids (details go in the caption below): a label that changed with the
     # catalogue (say, after a connection change) no longer matched its option and came back as a typed id.
     chosen = st.selectbox(
-        label, ids, key=key, accept_new_options=True,
+        label, ids, key=key, accept_new_options=True, persist_state="session",
         placeholder="Search or type a model id",
         help="Type to search the catalogue, or type any model id (e.g. @cf/meta/llama-3.1-8b-instruct).",
     )

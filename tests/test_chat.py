@@ -234,3 +234,85 @@ def test_side_by_side_exports_name_both_sides():
     assert data["a"]["turns"][1]["content"] == "from A" and data["b"]["turns"][1]["content"] == "from B"
     md = pair_to_markdown(a, b)
     assert md.index("## A") < md.index("from A") < md.index("## B") < md.index("from B")
+
+
+# --- request shapes, budgets, hints (issue 12 / 13) ------------------------------------------------------
+def test_a_responses_shaped_model_gets_input_reasoning_and_max_output_tokens():
+    from cfai.chat import ChatRequest, request_shape
+
+    schema = {"input": {"oneOf": [{"title": "Prompt", "required": ["prompt"]},
+                                  {"title": "Responses", "required": ["input"]}]}}
+    assert request_shape(schema) == "responses" and request_shape({"input": {}}, None) == "classic"
+    conv = Conversation("Be brief.")
+    conv.add_user("Hi")
+    req = ChatRequest("@cf/openai/gpt-oss-120b", {"reasoning": {"effort": "high"}, "max_tokens": 64},
+                      shape="responses")
+    body = req.body(conv)
+    assert body == {"input": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                    "reasoning": {"effort": "high"}, "max_output_tokens": 64}
+    assert "messages" in ChatRequest(MODEL, {}).body(conv)
+
+
+def test_options_pass_validation_and_reject_if_busy_is_sent():
+    from cfai.chat import ChatRequest
+
+    assert validate_params({"options": {"rejectIfBusy": True}}) == []
+    assert validate_params({"options": "yes"}), "options must be an object"
+    conv = Conversation()
+    conv.add_user("Hi")
+    assert ChatRequest(MODEL, {}, reject_if_busy=True).body(conv)["options"] == {"rejectIfBusy": True}
+
+
+def test_values_outside_the_models_own_ranges_are_refused():
+    from cfai.chat import ChatRequest
+    from cfai.model_params import ParamSpec
+
+    specs = (ParamSpec("top_p", "float", 0.001, 1.0),)
+    assert ChatRequest(MODEL, {"top_p": 1.5}, specs=specs).problems()
+    assert ChatRequest(MODEL, {"top_k": 5}, specs=specs).problems(), "not a parameter of this model"
+    assert ChatRequest(MODEL, {"top_p": 0.5}, specs=specs).problems() == []
+
+
+def test_a_classic_answer_cut_at_the_default_budget_is_read_as_cut():
+    """max_tokens is not sent when left at its default: the budget in force still decides."""
+    from cfai.chat import read_with_budget
+
+    cut = Result(ok=True, status=200, url="u", route="direct", model=MODEL, request_body={"messages": []},
+                 output={"response": "Thinking about it", "usage": {"prompt_tokens": 3, "completion_tokens": 256}},
+                 reasoning_first=True)
+    answer = read_with_budget(cut, 256)
+    assert (answer.text, answer.reasoning, answer.finish_note) == ("", "Thinking about it",
+                                                                   "stopped at max_tokens while reasoning")
+    plain = Result(ok=True, status=200, url="u", route="direct", model=MODEL, request_body={"messages": []},
+                   output={"response": "Once upon", "usage": {"prompt_tokens": 3, "completion_tokens": 256}})
+    assert read_with_budget(plain, 256).finish_note == "stopped at max_tokens"
+    assert read_with_budget(plain, 1000).finish_note is None
+
+
+def test_more_tokens_than_the_budget_is_said():
+    conv = Conversation()
+    user = conv.add_user("JSON please")
+    result = _ok_result('{"a": 1}')
+    result.usage = {"prompt_tokens": 5, "completion_tokens": 63}
+    turn = record_result(conv, user, result, body={"messages": [], "max_tokens": 40,
+                                                   "response_format": {"type": "json_object"}})
+    assert "63 tokens out is more than max_tokens 40" in turn.budget_note and "JSON mode" in turn.budget_note
+
+
+@pytest.mark.parametrize(("error", "says", "never"), [
+    ({"kind": "rate_limited", "status": 429}, "wait a moment", "concurrency"),
+    ({"kind": "timeout", "status": 408}, "server's own timeout", "raise the read timeout"),
+    ({"kind": "timeout", "status": 0}, "read timeout fired", "server's own"),
+    ({"kind": "deadline", "status": 200}, "total deadline fired", "read timeout fired"),
+])
+def test_chat_hints_name_what_applies(error, says, never):
+    advice = error_advice(error)
+    assert says in advice and never not in advice
+
+
+def test_an_answer_cut_while_reasoning_is_not_sent_back_as_an_empty_message():
+    conv = Conversation()
+    conv.add_user("Q1")
+    conv.turns.append(__import__("cfai.chat", fromlist=["Turn"]).Turn("assistant", "", reasoning="hmm"))
+    conv.add_user("Q2")
+    assert [m["content"] for m in conv.messages()] == ["Q1", "Q2"]

@@ -46,3 +46,49 @@ def test_type_a_prompt_and_see_the_streamed_answer_with_metrics(page: Page, stre
     if os.environ.get("CFAI_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
+
+
+GLM = "@cf/zai-org/glm-4.7-flash"
+
+
+def _choose_model(page: Page, model: str) -> None:
+    sidebar = page.get_by_test_id("stSidebar")
+    picker = sidebar.get_by_test_id("stSelectbox").filter(has_text="Model").first
+    picker.click()
+    page.keyboard.type(model)
+    page.get_by_role("option", name=model, exact=True).first.click()
+    expect(picker.get_by_role("combobox")).to_have_value(model, timeout=15_000)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("size", [(1440, 900), (1024, 768)])
+def test_a_reasoning_model_streams_into_a_collapsed_reasoning_block(page: Page, streamlit_url: str, size):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto(streamlit_url)
+    box = page.get_by_test_id("stChatInputTextArea")
+    expect(box).to_be_visible(timeout=30_000)
+    _choose_model(page, GLM)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Parameters", exact=True).click()  # open it, then switch route: it stays open
+    effort = sidebar.get_by_text("Reasoning effort")
+    expect(effort).to_be_visible(timeout=15_000)
+    sidebar.get_by_text("AI Gateway", exact=True).click()
+    expect(page.get_by_text("Gateway options: default cache TTL.")).to_be_visible()
+    expect(effort).to_be_visible()
+    box.fill("Why do caches make gateways faster?")
+    box.press("Enter")
+    messages = page.get_by_test_id("stChatMessage")
+    expect(messages).to_have_count(2, timeout=30_000)
+    answer = messages.nth(1)
+    expect(answer).to_contain_text(re.compile(r"first reasoning token \d"), timeout=30_000)
+    expect(answer).to_contain_text(re.compile(r"first answer token \d"))
+    expect(answer).to_contain_text("reasoning included")
+    expect(answer).to_contain_text("cost")
+    block = answer.get_by_test_id("stExpander").filter(has_text="Reasoning").first
+    expect(block).to_be_visible()
+    details = block.locator("details")
+    assert details.get_attribute("open") is None, "the reasoning block starts collapsed"
+    block.get_by_text("Reasoning", exact=True).click()
+    expect(block).to_contain_text(re.compile(r"\w+ \w+ \w+"))
+    box_top = answer.bounding_box()
+    assert box_top is not None and box_top["width"] > 300, "the answer is readable at this size"

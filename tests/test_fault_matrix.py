@@ -27,6 +27,7 @@ import requests
 
 import cfai.errors as errors_module
 from cfai.chat import error_summary
+from cfai.chat.export import CHAT_RATE_LIMIT_HINT, DEADLINE_HINT, READ_TIMEOUT_HINT, SERVER_TIMEOUT_HINT
 from cfai.client import Client, Result, Route
 from cfai.config import Connection
 from cfai.errors import (
@@ -210,13 +211,19 @@ LINES = "first row to keep\nsecond row to keep"
 COMPARE_PROMPT = "Please keep this comparison prompt"
 
 
+CHAT_HINTS = {"rate_limited": (CHAT_RATE_LIMIT_HINT,), "deadline": (DEADLINE_HINT,),
+              "timeout": (READ_TIMEOUT_HINT, SERVER_TIMEOUT_HINT.split("(")[0])}
+
+
 def assert_clear_message(at, error: type[CloudflareError], step: str, marker: str = "") -> None:
     """An error element with the hint (and the step's own `marker`, so an earlier step's error on the same page
     does not count); no exception element and no traceback in any text."""
     assert not at.exception, f"{step}: {at.exception}"
     # Server text is shown Markdown-escaped (cfai.safe_markdown); compare what a person reads.
     shown = [re.sub(r"\\([^\w\s])", r"\1", e.value) for e in at.error]
-    assert any(error.default_hint in text and marker in text for text in shown), \
+    # The playground words its own advice for a chat (one request: no concurrency; which timeout fired).
+    hints = (error.default_hint, *CHAT_HINTS.get(error.kind, ()))
+    assert any(any(h in text for h in hints) and marker in text for text in shown), \
         f"{step}: no hint of {error.__name__} in {shown}"
     everything = " ".join(e.value for kind in ("error", "warning", "markdown", "caption") for e in getattr(at, kind))
     assert "Traceback" not in everything, step

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cfai.chat.export import CHAT_RATE_LIMIT_HINT, READ_TIMEOUT_HINT
 from cfai.config import LOCAL_API_TOKEN
-from cfai.errors import RateLimitError, RequestTimeoutError, ServerError
+from cfai.errors import ServerError
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/playground.py"
@@ -93,7 +94,9 @@ def test_gateway_shows_miss_then_hit_for_the_same_request(page):
 
 def test_json_mode_turns_streaming_off_and_shows_the_parsed_object(page):
     page.radio(key="pg_response_format").set_value("json_schema").run()
-    assert page.toggle(key="pg_stream").disabled
+    shown = page.toggle(key="pg_stream_json_off")
+    assert shown.disabled and shown.value is False, "the toggle shows what happens: off"
+    assert any("streaming is off" in c for c in texts(page.caption))
     ask(page, "Describe a cat as JSON")
     turn = page.session_state["pg_conv"].turns[-1]
     assert isinstance(turn.parsed, dict) and "stream" not in turn.request_body
@@ -116,8 +119,8 @@ def test_an_injected_fault_shows_the_error_and_keeps_the_prompt(page, fault):
     assert chat_roles(page) == ["user", "assistant"]
     assert page.chat_message[0].markdown[0].value == "Please keep this prompt"
     [error] = [e for e in texts(page.error) if f"HTTP {fault}" in e]
-    expected = {"429": RateLimitError, "500": ServerError}[fault]
-    assert expected.default_hint in error
+    expected = {"429": CHAT_RATE_LIMIT_HINT, "500": ServerError.default_hint}[fault]
+    assert expected in error and "concurrency" not in error, "a chat sends one request: no run advice"
     assert page.selectbox(key="pg_fault").value == "none", "a fault applies to one request only"
     page.button(key=f"retry_{page.session_state['pg_conv'].turns[0].id}").click().run()
     assert not page.exception
@@ -138,7 +141,7 @@ def test_a_timeout_is_reported_with_what_to_do(page):
     page.selectbox(key="pg_fault").set_value("timeout").run()
     ask(page, "Slow please")
     [error] = texts(page.error)
-    assert RequestTimeoutError.default_hint in error
+    assert READ_TIMEOUT_HINT in error, "says that our read timeout fired"
     assert page.session_state["pg_conv"].turns[0].failed
 
 
@@ -233,11 +236,12 @@ def test_side_by_side_sends_the_turn_to_both_columns(page):
 
 
 def test_export_has_model_params_and_metrics(page):
+    page.number_input(key="pg_p_@cf/meta/llama-3.1-8b-instruct_max_tokens").set_value(300).run()
     ask(page, "Export me")
     conv = page.session_state["pg_conv"]
     data = json.loads(conv.to_json(mode="local"))
     answer = data["turns"][1]
-    assert answer["model"] == "@cf/meta/llama-3.1-8b-instruct" and answer["params"]["max_tokens"] == 256
+    assert answer["model"] == "@cf/meta/llama-3.1-8b-instruct" and answer["params"]["max_tokens"] == 300
     assert answer["metrics"]["status"] == 200
     assert len(page.get("download_button")) == 2
 

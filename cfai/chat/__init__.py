@@ -15,10 +15,13 @@ from cfai.chat.conversation import (
     Turn,
     TurnMetrics,
     parse_json_answer,
+    read_with_budget,
     record_result,
     resend_conversation,
 )
 from cfai.chat.export import (
+    cached_summary,
+    chat_hint,
     conversation_json,
     conversation_markdown,
     error_advice,
@@ -27,6 +30,7 @@ from cfai.chat.export import (
     metrics_summary,
     pair_to_json,
     pair_to_markdown,
+    rate_label,
 )
 from cfai.chat.params import (
     DEFAULT_JSON_SCHEMA,
@@ -34,15 +38,26 @@ from cfai.chat.params import (
     ParamSpec,
     body_params,
     default_params,
+    generic_specs,
     is_json_mode,
     parse_json_schema,
     response_format,
     validate_params,
 )
-from cfai.chat.request import ChatRequest, InputMode, build_request_body
+from cfai.chat.request import (
+    SESSION_AFFINITY_HEADER,
+    ChatRequest,
+    InputMode,
+    RequestShape,
+    build_request_body,
+    request_branch,
+    request_shape,
+)
 
 __all__ = [
-    "DEFAULT_JSON_SCHEMA", "EXAMPLE_PROMPT", "PARAM_SPECS", "ChatRequest", "Conversation", "InputMode",
+    "DEFAULT_JSON_SCHEMA", "EXAMPLE_PROMPT", "PARAM_SPECS", "SESSION_AFFINITY_HEADER", "ChatRequest",
+    "Conversation", "InputMode", "RequestShape", "cached_summary", "chat_hint", "generic_specs", "rate_label",
+    "read_with_budget", "request_branch", "request_shape",
     "ParamSpec", "Role", "Turn", "TurnMetrics", "body_params", "build_request_body", "conversation_json",
     "conversation_markdown", "default_params", "error_advice", "error_summary", "first_label",
     "is_json_mode", "metrics_summary", "pair_to_json", "pair_to_markdown", "parse_json_answer",

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from cfai import shapes
 from cfai.chat.params import body_params, is_json_mode
 from cfai.client import Result
 
@@ -38,6 +39,13 @@ class TurnMetrics:
     backend: str | None = None
     log_id: str | None = None
     started_at: float | None = None
+    first_reasoning_ms: float | None = None  # reasoning models, streamed: the first reasoning token
+    first_answer_ms: float | None = None  # streamed: the first answer token (after the reasoning)
+    reasoning_tokens: int | None = None  # part of completion_tokens
+    cached_tokens: int | None = None  # prompt_tokens_details.cached_tokens (prompt caching)
+    session_affinity: bool = False  # x-session-affinity was sent
+    usage: dict[str, Any] | None = None  # the normalised usage, for the cost line
+    reasoned: bool = False  # the answer came with reasoning (its tokens are part of completion_tokens)
 
     @property
     def time_to_first_token_ms(self) -> float | None:
@@ -47,6 +55,8 @@ class TurnMetrics:
     @classmethod
     def from_result(cls, result: Result, streamed: bool = False) -> TurnMetrics:
         usage = result.usage or {}
+        details = usage.get("completion_tokens_details") or {}
+        prompt_details = usage.get("prompt_tokens_details") or {}
         timings = result.timings
         try:
             tps = result.tokens_per_second
@@ -67,7 +77,18 @@ class TurnMetrics:
             backend=result.backend,
             log_id=result.log_id,
             started_at=timings.started_at or None,
+            first_reasoning_ms=timings.first_reasoning_ms,
+            first_answer_ms=timings.first_answer_ms,
+            reasoning_tokens=details.get("reasoning_tokens") if isinstance(details, dict) else None,
+            cached_tokens=prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None,
+            session_affinity=any(k.lower() == "x-session-affinity" for k in (result.request_headers or {})),
+            usage=dict(usage) or None,
         )
+
+    @property
+    def generated_tokens_include_reasoning(self) -> bool:
+        """Tokens/s counts every generated token, the reasoning too: worth saying when there was some."""
+        return self.reasoned or bool(self.reasoning_tokens) or self.first_reasoning_ms is not None
 
 
 @dataclass
@@ -88,6 +109,11 @@ class Turn:
     gateway: dict[str, Any] | None = None  # gateway options used, as a dict
     metrics: TurnMetrics | None = None
     parsed: Any = None  # JSON mode: the parsed object
+    reasoning: str = ""  # what a reasoning model thought before answering (shown collapsed)
+    finish_note: str | None = None  # "stopped at max_tokens (while reasoning)", or None when it ended normally
+    budget_note: str | None = None  # more output tokens reported than max_tokens allowed (said, not hidden)
+    price: dict[str, Any] | None = None  # the price the cost line used (ModelPrice.to_dict())
+    again: Turn | None = None  # "send this turn again": the same request's second answer, kept beside it
     request_body: dict[str, Any] | None = None
     request_headers: dict[str, str] | None = None  # as sent, authorization masked by the client
     response_headers: dict[str, str] | None = None
@@ -143,8 +169,14 @@ class Conversation:
         out: list[dict[str, str]] = []
         if self.system_prompt.strip():
             out.append({"role": "system", "content": self.system_prompt.strip()})
-        out.extend({"role": t.role, "content": t.content} for t in self.turns if not t.failed)
+        # An answer cut while reasoning has no text: sending it as an empty message would be refused.
+        out.extend({"role": t.role, "content": t.content} for t in self.turns
+                   if not t.failed and (t.role == "user" or t.content))
         return out
+
+    def last_answer(self) -> Turn | None:
+        """The latest answer, when it is the last turn (what "send this turn again" repeats)."""
+        return self.turns[-1] if self.turns and self.turns[-1].role == "assistant" else None
 
     # --- export ---------------------------------------------------------------------------------------
     def to_dict(self, *, mode: str | None = None) -> dict[str, Any]:
@@ -205,18 +237,34 @@ def record_result(
     body: Mapping[str, Any],
     gateway: Mapping[str, Any] | None = None,
     streamed: bool = False,
+    max_tokens: int | None = None,
+    price: Mapping[str, Any] | None = None,
+    again_of: Turn | None = None,
 ) -> Turn | None:
     """Add the answer (or the failure) for `user_turn` to the conversation. Returns the assistant turn, or
-    None when nothing was answered (then `user_turn` is marked failed, keeping the prompt for a retry)."""
+    None when nothing was answered (then `user_turn` is marked failed, keeping the prompt for a retry).
+
+    `max_tokens` is the budget in force (sent, or the model's default when not sent) so a classic answer,
+    which carries no finish reason, can still say it stopped there. `again_of`: the answer this one repeats
+    ("send this turn again"); the new answer is kept on it instead of being added to the history."""
     metrics = TurnMetrics.from_result(result, streamed=streamed)
     error = result.error.to_dict() if result.error is not None else None
-    text = _answer_text(result)
-    if error is not None and not text:
+    answer = read_with_budget(result, max_tokens)
+    text = answer.text if answer is not None else _answer_text(result)
+    if answer is not None and not answer.text and result.interrupted and not answer.reasoning:
+        text = _answer_text(result)
+    if error is not None and not text and not (answer and answer.reasoning):
+        if again_of is not None:
+            again_of.again = Turn("assistant", "", error=error, model=result.model, route=result.route,
+                                  metrics=metrics, params=body_params(body))
+            _attach_exchange(again_of.again, result, body)
+            return again_of.again
         user_turn.failed, user_turn.error = True, error
         user_turn.model, user_turn.route = result.model, result.route
         user_turn.metrics = metrics
         _attach_exchange(user_turn, result, body)
         return None
+    metrics.reasoned = bool(answer and answer.reasoning)
     parsed = None
     if is_json_mode(body):
         parsed, problem = parse_json_answer(result.output, text)
@@ -236,10 +284,52 @@ def record_result(
         gateway=dict(gateway) if gateway else None,
         metrics=metrics,
         parsed=parsed,
+        reasoning=answer.reasoning if answer is not None else "",
+        finish_note=answer.finish_note if answer is not None and error is None else None,
+        budget_note=_budget_note(metrics.completion_tokens, body, max_tokens),
+        price=dict(price) if price else None,
     )
     _attach_exchange(turn, result, body)
-    conversation.turns.append(turn)
+    if again_of is not None:
+        again_of.again = turn
+    else:
+        conversation.turns.append(turn)
     return turn
+
+
+def read_with_budget(result: Result, max_tokens: int | None) -> shapes.Answer | None:
+    """The answer, read knowing the budget in force. Only what was changed is sent, so a default
+    `max_tokens` is not in the body and a classic answer (no finish reason) could not tell it was cut; a
+    reasoning model's text cut before `</think>` would then pass for an answer. None for non-text outputs."""
+    try:
+        answer = result.answer
+    except Exception:  # noqa: BLE001 - an odd body must not lose the raw text we already have
+        return None
+    if answer.shape == "unknown" and not result.streamed:
+        return None
+    sent = (result.request_body or {}).get("max_tokens")
+    if answer.shape != "classic" or not max_tokens or isinstance(sent, int):
+        return answer
+    if answer.reasoning and answer.text:  # split at </think> already: only the finish reason was unknown
+        raw = f"{answer.reasoning}{shapes.THINK_CLOSE}{answer.text}"
+    else:
+        raw = answer.reasoning or answer.text
+    usage = {"completion_tokens": answer.usage.output_tokens} if answer.usage and answer.usage.output_tokens else None
+    reread = shapes.read_answer({"response": raw, "usage": usage}, reasoning_first=result.reasoning_first,
+                                max_tokens=max_tokens)
+    return shapes.Answer(reread.text, reread.reasoning, answer.usage, reread.finish_reason, "classic",
+                         answer.tool_calls)
+
+
+def _budget_note(completion_tokens: int | None, body: Mapping[str, Any], max_tokens: int | None) -> str | None:
+    """Say so when the answer reports more output tokens than its budget allowed (the emulator's JSON mode
+    does not cut an object at max_tokens: a cut object would not parse)."""
+    budget = body.get("max_tokens", body.get("max_output_tokens", max_tokens))
+    if not isinstance(budget, int) or not isinstance(completion_tokens, int) or completion_tokens <= budget:
+        return None
+    why = (" JSON mode: the answer was not cut at the budget, since a cut object would not be valid JSON."
+           if is_json_mode(body) else "")
+    return f"{completion_tokens} tokens out is more than max_tokens {budget}: the server did not stop at the budget.{why}"
 
 
 def _attach_exchange(turn: Turn, result: Result, body: Mapping[str, Any]) -> None:

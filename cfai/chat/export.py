@@ -61,17 +61,38 @@ def first_label(m: TurnMetrics) -> str:
     return "first token" if m.first_token_ms is not None else "first byte"
 
 
+def rate_label(m: TurnMetrics) -> str:
+    """Tokens per second, saying when the count includes reasoning tokens (it counts all generated)."""
+    text = format_rate(m.tokens_per_second, "tok/s")
+    return f"{text} (reasoning included)" if m.tokens_per_second and m.generated_tokens_include_reasoning else text
+
+
 def metrics_summary(m: TurnMetrics) -> str:
-    parts = [
-        f"{first_label(m)} {format_ms(m.time_to_first_token_ms)}",
+    parts = [f"{first_label(m)} {format_ms(m.time_to_first_token_ms)}"]
+    if m.first_reasoning_ms is not None:
+        parts.append(f"first reasoning token {format_ms(m.first_reasoning_ms)}")
+    if m.first_answer_ms is not None and m.first_reasoning_ms is not None:
+        parts.append(f"first answer token {format_ms(m.first_answer_ms)}")
+    out = f"{format_count(m.completion_tokens)} out"
+    if m.reasoning_tokens:
+        out += f" ({format_count(m.reasoning_tokens)} reasoning)"
+    parts += [
         f"total {format_ms(m.total_ms)}",
-        f"tokens {format_count(m.prompt_tokens)} in / {format_count(m.completion_tokens)} out",
-        format_rate(m.tokens_per_second, "tok/s"),
+        f"tokens {format_count(m.prompt_tokens)} in / {out}",
+        rate_label(m),
         f"route {m.route}",
         f"cache {m.cache_status or MISSING}",
         f"HTTP {m.status or MISSING}",
     ]
+    if m.cached_tokens is not None or m.session_affinity:
+        parts.append(cached_summary(m))
     return " · ".join(parts)
+
+
+def cached_summary(m: TurnMetrics) -> str:
+    """Prompt caching in words: how many prompt tokens were cached, and whether session affinity was sent."""
+    cached = f"{format_count(m.cached_tokens or 0)} of {format_count(m.prompt_tokens)} prompt tokens cached"
+    return cached + (" (session affinity sent)" if m.session_affinity else " (no session affinity)")
 
 
 def error_summary(error: Mapping[str, Any]) -> str:
@@ -83,9 +104,32 @@ def error_summary(error: Mapping[str, Any]) -> str:
     return text
 
 
+# In a chat, one request at a time: the client's hints for runs (concurrency) and for timeouts in general
+# are replaced by advice that names what applies here.
+CHAT_RATE_LIMIT_HINT = "Rate limited: wait a moment and send again (Retry-After says how long)."
+SERVER_TIMEOUT_HINT = ("The server's own timeout fired (HTTP {status}), not this app's: try again, or ask for less "
+                       "(a smaller max_tokens); raising the read timeout would not help.")
+READ_TIMEOUT_HINT = ("This app's read timeout fired (Advanced → Read timeout): the server sent nothing for that "
+                     "long. Raise it, or ask for less (a smaller max_tokens).")
+DEADLINE_HINT = ("This app's total deadline fired (Deadline in the connection panel): what arrived is kept. Raise "
+                 "it, or ask for less (a smaller max_tokens).")
+
+
+def chat_hint(error: Mapping[str, Any]) -> str:
+    """The hint for an error in a chat: says which timeout fired; no advice about concurrency."""
+    kind, status = error.get("kind"), error.get("status")
+    if kind == "rate_limited":
+        return CHAT_RATE_LIMIT_HINT
+    if kind == "deadline":
+        return DEADLINE_HINT
+    if kind == "timeout":
+        return SERVER_TIMEOUT_HINT.format(status=status) if status else READ_TIMEOUT_HINT
+    return str(error.get("hint") or "")
+
+
 def error_advice(error: Mapping[str, Any]) -> str:
     """What to do next, including how long to wait after a 429."""
-    hint = str(error.get("hint") or "")
+    hint = chat_hint(error)
     retry_after = error.get("retry_after")
     if retry_after:
         hint = (hint + " " if hint else "") + f"Retry after {float(retry_after):g} s."

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cfai.model_params import PASSTHROUGH_KEYS
+from cfai.model_params import ParamSpec as SchemaParamSpec
+
 ResponseFormatKind = Literal["off", "json_object", "json_schema"]
 
 
@@ -60,6 +63,13 @@ def default_params() -> dict[str, Any]:
     return {name: spec.default for name, spec in PARAM_SPECS.items() if spec.default is not None}
 
 
+def generic_specs() -> list[SchemaParamSpec]:
+    """The documented Llama 3.1 set as schema parameters: what the playground offers when a model's schema
+    cannot be read (the page says so)."""
+    return [SchemaParamSpec(s.name, s.kind, s.minimum, s.maximum, s.default, s.step, description=s.help)
+            for s in PARAM_SPECS.values()]
+
+
 def validate_params(params: Mapping[str, Any]) -> list[str]:
     """Plain-language problems with `params` (empty when fine). Unknown keys other than the body fields
     this module builds are reported, so a typo does not silently go to the model."""
@@ -78,6 +88,9 @@ def validate_params(params: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{spec.label} must be between {spec.minimum:g} and {spec.maximum:g} (got {value:g}).")
         elif name == "response_format":
             problems.extend(_response_format_problems(value))
+        elif name in PASSTHROUGH_KEYS:
+            if not isinstance(value, Mapping):
+                problems.append(f"{name} must be an object, e.g. {{\"rejectIfBusy\": true}}.")
         elif name not in ("raw", "stream", "lora"):
             problems.append(f"Unknown parameter {name!r}.")
     return problems
@@ -122,4 +135,4 @@ def is_json_mode(params: Mapping[str, Any]) -> bool:
 
 def body_params(body: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of a body, without the conversation itself (for labels and exports)."""
-    return {k: v for k, v in body.items() if k not in ("messages", "prompt")}
+    return {k: v for k, v in body.items() if k not in ("messages", "prompt", "input")}
