@@ -25,8 +25,17 @@ def labelled_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def open_page(app):
+def open_page(app, tab: str = "Batch"):
+    """Open the page on a tab: the page's tabs are tracked, and only the open one is drawn."""
+    app.session_state["classify_tab"] = tab
     app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def open_results_tab(app, tab: str):
+    app.session_state["classify_results_tab"] = tab
+    app.run()
     assert not app.exception, app.exception
     return app
 
@@ -58,7 +67,7 @@ def chart_titles(app) -> list[str]:
 
 
 def test_single_text_shows_label_confidence_and_scores_chart(app):
-    open_page(app)
+    open_page(app, "Single text")
     app.text_area(key="classify_text").set_value("What a wonderful, happy day!").run()
     app.button(key="classify_one").click().run()
     assert not app.exception, app.exception
@@ -85,11 +94,12 @@ def test_labelled_batch_shows_accuracy_confusion_matrix_and_keeps_faulty_rows(ap
     accuracy = metric(app, "Accuracy")
     assert accuracy.endswith("%") and float(accuracy.rstrip("%")) >= 80  # the lexicon gets these right
     assert metric(app, "Scored rows") == "18"
+    table = next(df.value for df in app.dataframe if "error" in df.value.columns)
+    assert len(table) == 20 and table["error"].notna().sum() == 2  # the faulty rows are kept with their error
+    open_results_tab(app, "Evaluation")
     assert "Confusion matrix" in chart_titles(app) and "Accuracy vs coverage" in chart_titles(app)
     mapping = {s.label.split("'")[1]: s.value for s in app.selectbox if s.key and s.key.startswith("classify_map_")}
     assert mapping == {"1": "POSITIVE", "0": "NEGATIVE"}
-    table = next(df.value for df in app.dataframe if "error" in df.value.columns)
-    assert len(table) == 20 and table["error"].notna().sum() == 2  # the faulty rows are kept with their error
     assert any("not counted" in c.value for c in app.caption)
 
     app.button(key="classify_retry").click().run()  # the retry of an injected fault succeeds
@@ -104,6 +114,7 @@ def test_threshold_adds_abstain_column(app):
     open_page(app)
     app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
     run_batch_and_wait(app)
+    open_results_tab(app, "Evaluation")
     app.slider(key="classify_threshold").set_value(0.99).run()
     assert not app.exception, app.exception
     coverage = float(metric(app, "Coverage").rstrip("%"))
