@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import classify_page, client_overhead, emulator_rps, gateway_cache, history_page, runner_concurrency, stats_speed
+from bench import (
+    classify_page,
+    client_overhead,
+    emulator_rps,
+    gateway_cache,
+    history_page,
+    runner_concurrency,
+    stats_speed,
+)
 from bench.emulator_proc import EmulatorProcess
 from bench.report import all_pass, json_safe, machine_info
 
