@@ -33,7 +33,9 @@ def _kept_names() -> list[str]:
 
 
 def restore_settings() -> None:
-    """Put back every kept setting whose widget was forgotten (call before drawing any widget)."""
+    """Put back every kept setting whose widget was forgotten (call before drawing any widget). Values the
+    browser just sent are kept first: a run cut short by a click elsewhere never reaches its end."""
+    remember_settings()
     kept: dict[str, Any] = st.session_state.get(_KEPT, {})
     for name, value in kept.items():
         if name not in st.session_state:
