@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import client_overhead, emulator_rps, gateway_cache, history_page, runner_concurrency, stats_speed
+from bench import (
+    classify_page,
+    client_overhead,
+    emulator_rps,
+    gateway_cache,
+    history_page,
+    runner_concurrency,
+    stats_speed,
+)
 from bench.emulator_proc import EmulatorProcess
 from bench.report import all_pass, json_safe, machine_info
 
@@ -40,10 +48,12 @@ class Sizes:
     rps_seconds: float
     history_records: int
     history_repeats: int
+    classify_rows: int = 100_000
+    classify_repeats: int = 3
 
 
-FULL = Sizes(2000, 500, 20, 20, 40, 480, 100_000, 3, 4.0, 100_000, 3)
-QUICK = Sizes(200, 100, 3, 10, 10, 96, 100_000, 1, 1.0, 5_000, 1)
+FULL = Sizes(2000, 500, 20, 20, 40, 480, 100_000, 3, 4.0, 100_000, 3, 100_000, 3)
+QUICK = Sizes(200, 100, 3, 10, 10, 96, 100_000, 1, 1.0, 5_000, 1, 5_000, 1)
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,9 @@ def run(sizes: Sizes, in_process: bool, only: set[str] | None) -> dict[str, Any]
     if wanted("history_first_load_s", "history_rerun_s"):  # in-process AppTest, no network
         print("measuring history_first_load_s, history_rerun_s ...", file=sys.stderr, flush=True)
         figures.update(history_page.measure(s.history_records, s.history_repeats))
+    if wanted("classify_rerun_s"):  # in-process AppTest, no network
+        print("measuring classify_rerun_s ...", file=sys.stderr, flush=True)
+        figures.update(classify_page.measure(s.classify_rows, s.classify_repeats))
     return figures
 
 

@@ -21,8 +21,10 @@ import pandas as pd
 from cfai import jobs
 from cfai.catalog import DEFAULT_CLASSIFICATION_MODEL
 from cfai.client import Client, GatewayOptions, Result, Route
+from cfai.cost import PER_MILLION, estimate_tokens
 from cfai.csv_safe import safe_csv
 from cfai.faults import FAULT_HEADER  # honoured by the local emulator only
+from cfai.pricing import ModelPrice
 
 MAX_CONCURRENCY = 32
 
@@ -229,6 +231,7 @@ class BatchJob:
     settings: BatchSettings
     rows: list[RowResult]
     source: str = ""
+    row_note: str = ""  # how `row` numbers the user's rows (see cfai.ingest.Batch.row_note)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _job: jobs.Job[None] | None = field(default=None, repr=False)
@@ -237,16 +240,19 @@ class BatchJob:
     _started: float = 0.0
     _finished: float = 0.0
     _stopped: bool = False
+    _version: int = 0  # bumped whenever a row's result changes: what derived data is keyed on
+    _frame_cache: tuple[int, pd.DataFrame] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, settings: BatchSettings, source: str = "") -> BatchJob:
+    def from_frame(cls, frame: pd.DataFrame, settings: BatchSettings, source: str = "",
+                   row_note: str = "") -> BatchJob:
         """From a batch frame with columns row, text and expected (<NA> for none)."""
         expected = frame["expected"] if "expected" in frame else pd.Series([None] * len(frame))
         rows = [
             RowResult(index=i, row=int(row), text=str(text), expected=None if pd.isna(exp) else str(exp))
             for i, (row, text, exp) in enumerate(zip(frame["row"], frame["text"], expected, strict=True))
         ]
-        return cls(settings=settings, rows=rows, source=source)
+        return cls(settings=settings, rows=rows, source=source, row_note=row_note)
 
     @property
     def running(self) -> bool:
@@ -284,6 +290,20 @@ class BatchJob:
         with self._lock:
             self.rows[row.index] = row
             self._run_done += 1
+            self._version += 1
+
+    @property
+    def version(self) -> int:
+        """Changes whenever a row's result does: a page caches what it derives from the results on
+        (id(job), version)."""
+        with self._lock:
+            return self._version
+
+    def replace_rows(self, rows: list[RowResult]) -> None:
+        """Set every row at once (restoring a batch, benchmarks); bumps the version."""
+        with self._lock:
+            self.rows = list(rows)
+            self._version += 1
 
     def stop(self) -> None:
         """Stop sending requests; those in flight finish and are kept, the rest stay pending."""
@@ -314,7 +334,17 @@ class BatchJob:
             return list(self.rows)
 
     def frame(self) -> pd.DataFrame:
-        return results_frame(self.snapshot())
+        """The results as a DataFrame, built once per version (100,000 rows take about 0.2 s). Treat it
+        as read-only: it is shared by every caller until a row changes."""
+        with self._lock:
+            version, rows = self._version, list(self.rows)
+            cached = self._frame_cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        frame = results_frame(rows)
+        with self._lock:
+            self._frame_cache = (version, frame)
+        return frame
 
 
 def results_frame(rows: Sequence[RowResult]) -> pd.DataFrame:
@@ -334,14 +364,46 @@ EXPORT_COLUMNS = ["row", "text", "expected", "expected_as", "predicted", "score"
                   "cache_status", "status", "error", "attempts"]
 
 
-def export_csv(frame: pd.DataFrame) -> bytes:
-    """CSV of the result table plus one `score_<label>` column per label. UTF-8 with a BOM so that Excel
-    reads accents correctly (our own importer strips it)."""
+def row_costs(frame: pd.DataFrame, price: ModelPrice | None) -> pd.Series:
+    """Each row's list-price cost in USD, the way `cfai.cost.batch_cost` adds them up: estimated input
+    tokens x the input price, $0 for a cache hit, <NA> for a row without an answer or without a price."""
+    rate = price.rate("input") if price is not None else None
+    out = pd.Series(pd.NA, index=frame.index, dtype="Float64")
+    if rate is None:
+        return out
+    done = frame["status"].astype(str) == "ok"
+    hits = frame["cache_status"].astype("string").str.upper().eq("HIT").fillna(False).astype(bool)
+    tokens = frame.loc[done, "text"].map(lambda t: estimate_tokens(str(t))).astype(float)
+    out[done] = tokens * rate / PER_MILLION
+    out[done & hits] = 0.0
+    return out
+
+
+def export_csv(frame: pd.DataFrame, price: ModelPrice | None = None) -> bytes:
+    """CSV of the result table plus one `score_<label>` column per label and, with a price, each row's
+    `cost_usd` (estimated, see `row_costs`). UTF-8 with a BOM so that Excel reads accents correctly (our own
+    importer strips it)."""
     table = frame[[c for c in EXPORT_COLUMNS if c in frame.columns]].copy()
+    if price is not None:
+        table["cost_usd"] = row_costs(frame, price)
     if "scores" in frame.columns:
         per_label = pd.DataFrame([s if isinstance(s, dict) else {} for s in frame["scores"]], index=frame.index)
         table = table.join(per_label.add_prefix("score_"))
     return safe_csv(table).encode("utf-8-sig")  # formula cells neutralised (cfai.csv_safe)
+
+
+def export_meta(job: BatchJob, *, mapping: Mapping[str, str | None], price: ModelPrice | None,
+                cost: Mapping[str, Any] | None, evaluation: Mapping[str, Any] | None = None,
+                exported_at: str = "") -> dict[str, Any]:
+    """The JSON export's `meta`: what was run and how it scored and cost (never the token)."""
+    meta: dict[str, Any] = {
+        "model": job.settings.model, "route": job.settings.route, "source": job.source,
+        "row_numbers": job.row_note, "exported_at": exported_at, "label_mapping": dict(mapping),
+        "price": price.to_dict() if price is not None else None, "cost": dict(cost) if cost else None,
+    }
+    if evaluation:
+        meta.update(evaluation)
+    return meta
 
 
 def export_json(frame: pd.DataFrame, meta: Mapping[str, Any]) -> bytes:

