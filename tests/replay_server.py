@@ -26,9 +26,13 @@ def shape_payload(fixture: dict[str, Any]) -> bytes:
     [DONE], as Cloudflare's OpenAI-compatible streams do."""
     out = []
     for event in fixture["events"]:
+        if event == "[DONE]":  # the end marker travels bare (`data: [DONE]`), not as a JSON string
+            out.append("data: [DONE]\n\n")
+            continue
         name = event.get("type") if isinstance(event, dict) else None
         out.append((f"event: {name}\n" if name else "") + f"data: {json.dumps(event)}\n\n")
-    if not any(isinstance(e, dict) and str(e.get("type", "")).startswith("response.") for e in fixture["events"]):
+    if not any(e == "[DONE]" or (isinstance(e, dict) and str(e.get("type", "")).startswith("response."))
+               for e in fixture["events"]):
         out.append("data: [DONE]\n\n")
     return "".join(out).encode()
 
