@@ -146,7 +146,7 @@ def throttled(df: pd.DataFrame) -> Throttled:
         return Throttled(0, {}, 0)
     data = df.loc[~df["warmup"].astype(bool)] if "warmup" in df else df
     failed = data.loc[~data["ok"].astype(bool)]
-    status = pd.to_numeric(failed.get("status"), errors="coerce") if "status" in failed else None
+    status = pd.to_numeric(failed["status"], errors="coerce") if "status" in failed else None
     mask = pd.Series(False, index=failed.index)
     if status is not None:
         mask |= status.eq(429).fillna(False)

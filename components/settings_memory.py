@@ -17,7 +17,7 @@ _SAVED = "_settings_memory"
 
 def keep_settings(prefix: str, exclude_prefixes: Iterable[str] = (), exclude_suffixes: Iterable[str] = ()) -> None:
     excluded_starts = tuple(exclude_prefixes)
-    excluded_ends = ("_run", "_cancel", "_reload", "_retry", "_csv", "_json", *exclude_suffixes)
+    excluded_ends = ("_run", "_cancel", "_reload", "_retry", "_csv", "_json", "_button", *exclude_suffixes)
     saved: dict = st.session_state.setdefault(_SAVED, {}).setdefault(prefix, {})
 
     def kept(key: str) -> bool:

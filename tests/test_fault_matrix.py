@@ -257,6 +257,7 @@ def classify_single(at, route: Route, text: str = TEXT) -> str:
 
 
 def classify_batch(at, route: Route, fault: str | None = None) -> str:
+    at.session_state["classify_tab"] = "Batch"  # the page draws only its open tab
     at.switch_page("pages/classify.py").run()
     at.radio(key="classify_route").set_value(route)
     at.radio(key="classify_source").set_value("Paste lines").run()
@@ -273,7 +274,7 @@ def classify_batch(at, route: Route, fault: str | None = None) -> str:
     assert rows["text"].tolist() == LINES.split("\n") and (rows["status"] == "error").all(), "every row is kept"
     shown = next(df.value for df in at.dataframe if "error" in df.value.columns)
     assert shown["text"].tolist() == LINES.split("\n") and shown["error"].notna().all()
-    return "2 row(s) failed"
+    return "2 of 2 requests failed"  # the batch's own failure summary (cfai.failures)
 
 
 def compare(at, route: Route, model: str | None = None, body: dict | None = None) -> str:

@@ -220,6 +220,8 @@ def classify_flow(at, artifacts: dict, where: str) -> None:
     at.radio(key="classify_route").set_value("gateway").run()
     at.button(key="classify_one").click().run()
     at.radio(key="classify_route").set_value("direct")
+    at.session_state["classify_tab"] = "Batch"  # the page draws only its open tab
+    at.run()
     at.radio(key="classify_source").set_value("Paste lines").run()
     at.text_area(key="classify_lines").set_value("I love it\tpos\nI hate it\tneg\nIt is fine\tpos").run()
     at.button(key="classify_run").click().run()

@@ -55,8 +55,8 @@ class TurnMetrics:
     @classmethod
     def from_result(cls, result: Result, streamed: bool = False) -> TurnMetrics:
         usage = result.usage or {}
-        details = usage.get("completion_tokens_details") or {}
-        prompt_details = usage.get("prompt_tokens_details") or {}
+        details = _as_dict(usage.get("completion_tokens_details"))
+        prompt_details = _as_dict(usage.get("prompt_tokens_details"))
         timings = result.timings
         try:
             tps = result.tokens_per_second
@@ -349,3 +349,7 @@ def _answer_text(result: Result) -> str:
     if not text and result.interrupted:
         text = result.raw_body or ""  # a cut stream: raw_body holds the text received so far
     return text or ""
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
