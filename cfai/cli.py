@@ -347,15 +347,18 @@ def format_cost(cost: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def catalogue_price(client: Any, model: str) -> tuple[ModelPrice | None, str | None]:
+CATALOGUE_DEADLINE_S = 10.0  # the price lookup after a run: never longer than this
+
+
+def catalogue_price(client: Any, model: str, deadline_s: float = CATALOGUE_DEADLINE_S) -> tuple[ModelPrice | None, str | None]:
     """The model's list price from the live catalogue (the emulator's locally), and a note when it could not
-    be read. Reads the catalogue entries whose name matches (`search`), within the client's deadline."""
+    be read. Reads the catalogue entries whose name matches (`search`), within `deadline_s` for all pages."""
     from cfai.catalog import model_id
     from cfai.errors import CloudflareError
     from cfai.pricing import price_from_entry
 
     try:
-        entries = client.list_models(search=model.rsplit("/", 1)[-1])
+        entries = client.list_models(search=model.rsplit("/", 1)[-1], deadline=deadline_s)
     except CloudflareError as exc:
         return None, f"the catalogue could not be read ({exc}): no price"
     for entry in entries:
@@ -371,11 +374,14 @@ def cost_section(client: Any, plan: Plan, records: Any) -> dict[str, Any]:
     from cfai.routes import CACHING_ROUTES
 
     note = None
+    succeeded = bool(len(records)) and bool(records["ok"].astype(bool).any()) if "ok" in records else False
     if plan.price is not None:
         price: ModelPrice | None = ModelPrice.from_dict(plan.price)
         source = "custom"
+    elif not succeeded:  # nothing to price: ask the catalogue nothing (a cancelled or failed run sends no more)
+        price, source, note = None, "none", "no request succeeded, so there is nothing to price"
     else:
-        price, note = catalogue_price(client, plan.model)
+        price, note = catalogue_price(client, plan.model, min(CATALOGUE_DEADLINE_S, plan.timeout_s))
         source = "catalogue" if price is not None else "none"
     summary = run_cost_summary(records, price)
     # What the cache saved on each caching route the run used (the gateway URL and the unified route alike).

@@ -212,7 +212,7 @@ _BY_STATUS: dict[int, type[CloudflareError]] = {
 def gateway_auth_hint(sent: str | None, route: str, gateway_id: str) -> str:
     """What to do about a 2009 (the gateway refused its cf-aig-authorization), given which token was sent
     in that header: "gateway_token", "api_token" (no gateway token set) or None."""
-    where = f"gateway {gateway_id!r}" if gateway_id else "the gateway"
+    where = f"Gateway {gateway_id!r}" if gateway_id else "The gateway"
     if sent == "gateway_token":
         first = (f"{where} has authentication on and refused the gateway token sent as cf-aig-authorization: "
                  "check it (CLOUDFLARE_GATEWAY_TOKEN, or the Gateway token under Advanced) is active and has the "

@@ -46,7 +46,8 @@ def token_check_from(result: Result, kind: TokenKind, account_attempt: Result | 
     if result.ok and status == "active":
         expires = output.get("expires_on")
         tail = f", expires {expires}" if isinstance(expires, str) and expires else ""
-        return TokenCheck(True, kind, status, f"Active {words} API token (verified at {path}{tail}).", result)
+        return TokenCheck(True, kind, status, f"{words.capitalize()} API token, active (verified at {path}{tail}).",
+                          result)
     if result.ok:
         return TokenCheck(False, kind, status or "unknown",
                           f"The {words} API token is {status or 'in an unknown state'} (said {path}): create a "

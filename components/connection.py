@@ -299,7 +299,7 @@ def _verify(client: Client) -> None:
     source = "the token you typed" if _value("cfg_api_token").strip() else "the server's token"
     check = client.check_token()
     if check.active:
-        st.sidebar.success(f"{check.message} That is {source}, checked at {conn.api_base_url}.",
+        st.sidebar.success(f"Token is active ({source}, checked at {conn.api_base_url}). {check.message}",
                            icon=":material/check_circle:")
     elif check.status is not None:
         st.sidebar.warning(f"{check.message} ({source})", icon=":material/warning:")
