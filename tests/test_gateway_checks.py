@@ -85,33 +85,29 @@ INVALID = fail(401, 1000, "Invalid API Token")
 
 
 def test_an_account_owned_token_verifies_at_the_account_endpoint_first():
-    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": ACTIVE, "/user/tokens/verify": INVALID}) as server:
-        with Client(server.connection()) as client:
-            check = client.check_token()
+    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": ACTIVE, "/user/tokens/verify": INVALID}) as server, Client(server.connection()) as client:
+        check = client.check_token()
     assert check.active and check.kind == "account" and "Account-owned" in check.message
     assert [p for p, _ in server.requests] == [f"/client/v4/accounts/{ACCOUNT}/tokens/verify"]  # no second call
 
 
 def test_a_user_owned_token_falls_back_to_the_user_endpoint():
-    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": INVALID, "/user/tokens/verify": ACTIVE}) as server:
-        with Client(server.connection()) as client:
-            check = client.check_token()
+    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": INVALID, "/user/tokens/verify": ACTIVE}) as server, Client(server.connection()) as client:
+        check = client.check_token()
     assert check.active and check.kind == "user" and "User-owned" in check.message
     assert len(server.requests) == 2
 
 
 def test_a_token_neither_endpoint_accepts_says_what_both_said():
-    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": INVALID, "/user/tokens/verify": INVALID}) as server:
-        with Client(server.connection()) as client:
-            check = client.check_token()
+    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": INVALID, "/user/tokens/verify": INVALID}) as server, Client(server.connection()) as client:
+        check = client.check_token()
     assert not check.active and check.kind is None
     assert check.message.count("Invalid API Token") == 2 and "tokens/verify" in check.message and check.hint
 
 
 def test_a_disabled_token_is_named_as_such():
-    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": ok({"id": "t", "status": "disabled"})}) as server:
-        with Client(server.connection()) as client:
-            check = client.check_token()
+    with CannedServer({f"/accounts/{ACCOUNT}/tokens/verify": ok({"id": "t", "status": "disabled"})}) as server, Client(server.connection()) as client:
+        check = client.check_token()
     assert not check.active and check.status == "disabled" and "disabled" in check.message
 
 
@@ -126,32 +122,30 @@ GATEWAY = f"/accounts/{ACCOUNT}/ai-gateway/gateways"
     ("my-gw", fail(403, 10000, "Authentication error"), "warning", "AI Gateway Read permission"),
 ])
 def test_the_gateway_check_says_whether_the_gateway_exists(gateway_id, answer, level, words):
-    with CannedServer({f"{GATEWAY}/{gateway_id}": answer}) as server:
-        with Client(server.connection(gateway_id=gateway_id)) as client:
-            check = client.check_gateway()
+    with CannedServer({f"{GATEWAY}/{gateway_id}": answer}) as server, Client(server.connection(gateway_id=gateway_id)) as client:
+        check = client.check_gateway()
     assert check.level == level and words in check.message, check.message
     assert check.exists is {"ok": True, "error": False, "info": False, "warning": None}[level]
 
 
 def test_logs_are_asked_with_the_sdk_parameters():
     logs = f"{GATEWAY}/my-gw/logs"
-    with CannedServer({logs: ok([])}) as server:
-        with Client(server.connection()) as client:
-            result = client.gateway_logs(page=2, per_page=10, order_by="cached", direction="asc", cached=True,
-                                         event_id="ev-42")
-            assert result.ok
-            path, query = server.requests[-1]
-            assert path == f"/client/v4{logs}"
-            assert ("order_by", "cached") in query and ("direction", "asc") in query and ("cached", "true") in query
-            # The event id only as a filter (dotted keys, repeated values), never a top-level parameter.
-            assert [kv for kv in query if kv[0].startswith("filters.")] == [
-                ("filters.key", "event_id"), ("filters.operator", "eq"), ("filters.value", "ev-42")]
-            assert "event_id" not in dict(query)
-            sent = len(server.requests)
-            bad = client.gateway_logs(order_by="duration")
-            assert not bad.ok and bad.error.kind == "invalid_request" and "created_at" in str(bad.error)
-            assert not client.gateway_logs(direction="sideways").ok
-            assert len(server.requests) == sent  # refused before sending
+    with CannedServer({logs: ok([])}) as server, Client(server.connection()) as client:
+        result = client.gateway_logs(page=2, per_page=10, order_by="cached", direction="asc", cached=True,
+                                     event_id="ev-42")
+        assert result.ok
+        path, query = server.requests[-1]
+        assert path == f"/client/v4{logs}"
+        assert ("order_by", "cached") in query and ("direction", "asc") in query and ("cached", "true") in query
+        # The event id only as a filter (dotted keys, repeated values), never a top-level parameter.
+        assert [kv for kv in query if kv[0].startswith("filters.")] == [
+            ("filters.key", "event_id"), ("filters.operator", "eq"), ("filters.value", "ev-42")]
+        assert "event_id" not in dict(query)
+        sent = len(server.requests)
+        bad = client.gateway_logs(order_by="duration")
+        assert not bad.ok and bad.error.kind == "invalid_request" and "created_at" in str(bad.error)
+        assert not client.gateway_logs(direction="sideways").ok
+        assert len(server.requests) == sent  # refused before sending
 
 
 def _records_with_log_ids() -> pd.DataFrame:
@@ -161,17 +155,15 @@ def _records_with_log_ids() -> pd.DataFrame:
 
 def test_a_logs_api_unavailable_for_the_account_is_said_so_not_an_error():
     with CannedServer({f"{GATEWAY}/my-gw/logs": fail(404, 7002, "Not Found"),
-                       f"{GATEWAY}/my-gw": ok({"id": "my-gw"})}) as server:
-        with Client(server.connection()) as client:
-            view = fetch_run_logs(client, _records_with_log_ids(), gateway_id="my-gw")
+                       f"{GATEWAY}/my-gw": ok({"id": "my-gw"})}) as server, Client(server.connection()) as client:
+        view = fetch_run_logs(client, _records_with_log_ids(), gateway_id="my-gw")
     assert view.error is None and view.unavailable and view.unavailable.startswith(LEGACY_LOGS_UNAVAILABLE)
     assert "Legacy Logs" in view.unavailable and "September 24, 2026" in view.unavailable
 
 
 def test_a_logs_error_on_a_gateway_that_does_not_answer_stays_an_error():
-    with CannedServer({f"{GATEWAY}/my-gw/logs": fail(404, 7002, "Not Found")}) as server:
-        with Client(server.connection()) as client:
-            view = fetch_run_logs(client, _records_with_log_ids(), gateway_id="my-gw")
+    with CannedServer({f"{GATEWAY}/my-gw/logs": fail(404, 7002, "Not Found")}) as server, Client(server.connection()) as client:
+        view = fetch_run_logs(client, _records_with_log_ids(), gateway_id="my-gw")
     assert view.unavailable is None and "Not Found" in view.error
 
 
