@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -289,10 +290,15 @@ class Runner:
             tokens_out=completion,
             log_id=result.log_id,
             error_kind=error.kind if error is not None else ("stream_interrupted" if result.interrupted else None),
-            tokens_cached=_count((usage.get("prompt_tokens_details") or {}).get("cached_tokens")),
-            tokens_reasoning=_count((usage.get("completion_tokens_details") or {}).get("reasoning_tokens")),
+            tokens_cached=_count(_detail(usage, "prompt_tokens_details", "cached_tokens")),
+            tokens_reasoning=_count(_detail(usage, "completion_tokens_details", "reasoning_tokens")),
             **timing,
         )
+
+
+def _detail(usage: dict[str, Any], group: str, name: str) -> object:
+    details = usage.get(group)
+    return details.get(name) if isinstance(details, dict) else None
 
 
 def _count(value: object) -> int | None:

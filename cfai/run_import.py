@@ -393,7 +393,7 @@ def _parse_csv(data: bytes) -> tuple[RunIn, list[RecordIn]]:
     except ValidationError:
         problems.append("column run_plan: not a JSON object (the run's plan, as the export wrote it).")
     else:
-        fields = {"run_id": cell(first, "run_id"), **{field: cell(first, column)
+        fields: dict[str, Any] = {"run_id": cell(first, "run_id"), **{field: cell(first, column)
                                                         for column, field in _CSV_RUN_FIELDS.items()}}
         fields["plan"] = plan
         try:
