@@ -26,6 +26,7 @@ from bench import (
     emulator_rps,
     gateway_cache,
     history_page,
+    locust_rate,
     runner_concurrency,
     stats_speed,
 )
@@ -50,10 +51,11 @@ class Sizes:
     history_repeats: int
     classify_rows: int = 100_000
     classify_repeats: int = 3
+    locust_n: int = 2000  # measured cache hits per engine (locust_2workers_rps, runner_hits_rps)
 
 
-FULL = Sizes(2000, 500, 20, 20, 40, 480, 100_000, 3, 4.0, 100_000, 3, 100_000, 3)
-QUICK = Sizes(200, 100, 3, 10, 10, 96, 100_000, 1, 1.0, 5_000, 1, 5_000, 1)
+FULL = Sizes(2000, 500, 20, 20, 40, 480, 100_000, 3, 4.0, 100_000, 3, 100_000, 3, 2000)
+QUICK = Sizes(200, 100, 3, 10, 10, 96, 100_000, 1, 1.0, 5_000, 1, 5_000, 1, 200)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def run(sizes: Sizes, in_process: bool, only: set[str] | None) -> dict[str, Any]
          lambda e: gateway_cache.measure(e.base_url, s.misses, s.hits_per_miss)),
         (("runner_concurrency16_speedup",),
          lambda e: runner_concurrency.measure(e.base_url, s.runner_n1, s.runner_n16)),
+        (("locust_2workers_rps", "runner_hits_rps"), lambda e: locust_rate.measure(e.base_url, s.locust_n, workers=2)),
         # Last: it floods the emulator's logs and connection table.
         (("emulator_rps",), lambda e: emulator_rps.measure(e.base_url, s.rps_seconds, e.pid)),
     ]

@@ -1,10 +1,12 @@
-"""Command line for automation: `python -m cfai compare ...` (more subcommands can be added to `build_parser`).
+"""Command line for automation: `python -m cfai compare ...`, and the lab's `sweep` and `runs ...` (cfai.cli_lab,
+registered in `build_parser`).
 
 Exit codes: 0 ok, 2 bad arguments or settings, 1 the run failed entirely (no measured request succeeded; the
 most common error and its hint are printed on stderr), 130 cancelled with Ctrl-C (what was measured is
 stored as a cancelled run and summarised).
 The summary printed with --json is built from the records as stored, by `cfai.stats.route_summary`, the same
-function the Compare and History pages call, so the numbers agree.
+function the Compare and History pages call, so the numbers agree; its `cost` is `cfai.cost.run_cost_summary`
+with the catalogue's list price, or the custom price given with --price-in/--price-out (stored with the run).
 """
 
 from __future__ import annotations
@@ -38,10 +40,19 @@ from cfai.config import (
     local_connection,
 )
 from cfai.failures import summarize_failures
-from cfai.format import format_count, format_interval, format_ms, format_percent, format_ratio
+from cfai.format import (
+    format_count,
+    format_interval,
+    format_ms,
+    format_percent,
+    format_rate,
+    format_ratio,
+    format_usd,
+)
 from cfai.plan import MAX_CONCURRENCY, Plan
+from cfai.pricing import ModelPrice, PriceError, custom_price
 from cfai.request_options import header_problems
-from cfai.routes import ROUTES
+from cfai.routes import ROUTE_DESCRIPTIONS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 DEFAULT_PROMPT = "In one sentence, what does a cache in front of an AI model save?"
@@ -65,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "compare",
-        help="compare routes (direct, gateway, gateway-skip) for one request, store the run, print a summary",
+        help="compare routes (direct, gateway, gateway-skip, unified) for one request, store the run, print a summary",
         description="Send the same request N times per route, interleaved, and report latency percentiles, "
         "cache hit rate and the speed-up of a gateway cache hit over the direct route.",
     )
@@ -77,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     body.add_argument("--body", help="any raw request body, as a JSON object")
     p.add_argument("--max-tokens", type=int, help="add max_tokens to a --prompt body")
     p.add_argument("--stream", action="store_true", help="stream the responses (TTFB = first token)")
-    p.add_argument("--routes", default="direct,gateway", help=f"comma-separated, from {','.join(ROUTES)}")
+    p.add_argument("--routes", default="direct,gateway",
+                   help="comma-separated, from " + "; ".join(f"{r} ({d})" for r, d in ROUTE_DESCRIPTIONS.items()))
     p.add_argument("--n", type=int, default=30, help="measured requests per route (default 30)")
     p.add_argument("--warmup", type=_positive_int, default=1, help="warm-up requests per route, excluded (default 1)")
     p.add_argument("--concurrency", type=int, default=1, help=f"closed loop: requests in flight, 1..{MAX_CONCURRENCY}")
@@ -93,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="", help="a name for the stored run")
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
                    help="extra request header, repeatable (e.g. x-emulator-delay-ms:50 against the emulator)")
+    price = p.add_argument_group("cost (default: the model's list price from the catalogue)")
+    price.add_argument("--price-in", type=float, metavar="USD", help="custom price: USD per million input tokens")
+    price.add_argument("--price-out", type=float, metavar="USD", help="custom price: USD per million output tokens")
+    price.add_argument("--price-cached-in", type=float, metavar="USD",
+                       help="custom price: USD per million cached input tokens (default: the input price)")
     where = p.add_argument_group("where to send requests (default: Cloudflare, credentials from env vars)")
     where.add_argument("--local", action="store_true", help="start the local emulator in-process and use it")
     where.add_argument("--speed", type=float, help="with --local: emulator speed-up factor (default realistic)")
@@ -104,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--db", help="history database (default $CFAI_DATA_DIR/history.sqlite3 or the user data dir)")
     out.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=cmd_compare)
+    from cfai import cli_lab  # the lab's commands (sweep, runs, --engine); it imports this module, so lazily
+
+    cli_lab.register(sub)
     return parser
 
 
@@ -138,12 +158,26 @@ def parse_headers(items: Sequence[str]) -> dict[str, str]:
     return headers
 
 
+def price_from_args(args: argparse.Namespace) -> ModelPrice | None:
+    """The custom price given with --price-in/--price-out/--price-cached-in (USD per M tokens), or None."""
+    values = [getattr(args, name, None) for name in ("price_in", "price_out", "price_cached_in")]
+    if all(v is None for v in values):
+        return None
+    try:
+        return custom_price(args.model, input_per_m=values[0], output_per_m=values[1], cached_input_per_m=values[2],
+                            note="--price-in/--price-out")
+    except PriceError as exc:
+        raise UsageError(f"--price-in/--price-out: {exc}") from None
+
+
 def plan_from_args(args: argparse.Namespace) -> Plan:
     routes = tuple(r.strip() for r in args.routes.split(",") if r.strip())
+    price = price_from_args(args)
     plan = Plan(
         model=args.model, body=request_body(args), routes=routes, n=args.n, warmup=args.warmup,
         concurrency=args.concurrency, rate=args.rate, cache_ttl=args.cache_ttl or None, cache_mode=args.cache_mode,
         stream=args.stream, timeout_s=args.timeout, name=args.name, extra_headers=parse_headers(args.header),
+        price=price.to_dict() if price is not None else None,
     )
     problems = plan.problems()
     if problems:
@@ -240,16 +274,20 @@ def _progress_printer(total: int, stream: TextIO) -> Callable[[Any], None]:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """The summary as a plain-text table for humans."""
-    head = ("route", "n", "errors", "hit rate", "p50", "p90", "p95", "p99", "mean", "ttfb p50")
+    """The summary as a plain-text table for humans: latency per route, then (streamed runs) token timing
+    per route, the speed-up, and (when the summary has one) the cost."""
+    head = ("route", "n", "errors", "429", "hit rate", "p50", "p90", "p95", "p99", "mean", "ttfb p50")
     rows = [head]
     for route, s in summary["routes"].items():
-        rows.append((route, format_count(s["n"]), format_count(s["errors"]), format_percent(s["hit_rate"]),
+        rows.append((route, format_count(s["n"]), format_count(s.get("errors_other", s["errors"])),
+                     format_count(s.get("throttled", 0)), format_percent(s["hit_rate"]),
                      *(format_ms(s[k]) for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms")),
                      format_ms(s.get("ttfb_p50_ms"))))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in rows]
+    lines = _aligned(rows)
+    lines[0] += "   (errors: other than 429; 429: throttled)"
+    timing = format_token_timing(summary)
+    if timing:
+        lines += ["", timing]
     sp = summary["speedup"]
     if sp["median_ratio"] is None:
         lines.append("\nspeed-up of a gateway cache hit over direct: not computable "
@@ -259,7 +297,101 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append("\nspeed-up of a gateway cache hit over direct (ratio of medians): "
                      f"{format_ratio(sp['median_ratio'])} (95% CI {format_interval(lo, hi)}; "
                      f"{sp['n_numerator']} direct vs {sp['n_denominator']} hits)")
+    if summary.get("cost") is not None:
+        lines += ["", format_cost(summary["cost"])]
     return "\n".join(lines)
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            for r in rows]
+
+
+def format_token_timing(summary: dict[str, Any]) -> str:
+    """Token timing per route (streamed requests; cfai.token_timing): TTFT, first answer token, ITL (each
+    request's p50 and p99 gap, as the median over requests), TPOT and output tokens/s. Empty when not streamed."""
+    head = ("route", "streams", "ttft p50", "ttft p99", "1st answer p50", "itl p50", "itl p99", "tpot p50",
+            "tpot p99", "tokens/s p50")
+    rows = [head]
+    for route, s in summary["routes"].items():
+        t = s.get("token_timing")
+        if not t:
+            continue
+        rows.append((route, format_count(t["n"]), format_ms(t["ttft_ms"]["p50"]), format_ms(t["ttft_ms"]["p99"]),
+                     format_ms(t["first_answer_ms"]["p50"]), format_ms(t["itl_p50_ms"]["p50"]),
+                     format_ms(t["itl_p99_ms"]["p50"]), format_ms(t["tpot_ms"]["p50"]), format_ms(t["tpot_ms"]["p99"]),
+                     format_rate(t["output_tps"]["p50"], "tok/s")))
+    if len(rows) == 1:
+        return ""
+    return "token timing (streamed requests, per-request values over requests):\n" + "\n".join(_aligned(rows))
+
+
+def format_cost(cost: dict[str, Any]) -> str:
+    """The cost figures of `cfai.cost.run_cost_summary`, with the price used."""
+    price = cost.get("price")
+    if price is None:
+        return "cost: no price listed for this model (set --price-in/--price-out for your contract)"
+    source = "custom price" if price.get("source") == "custom" else "list price"
+    rates = ", ".join(f"${price[k]:g}/M {label}" for k, label in (("input_per_m", "in"),
+                      ("cached_input_per_m", "cached in"), ("output_per_m", "out")) if price.get(k) is not None)
+    lines = [f"cost ({source}: {rates}):"]
+    for route, r in cost["routes"].items():
+        lines.append(f"  {route}: {format_usd(r.get('cost_p50_usd'))} per request (p50), "
+                     f"{format_usd(r.get('cost_mean_usd'))} mean, {format_usd(r.get('cost_total_usd'))} in all "
+                     f"({r.get('priced', 0)} of {r.get('requests', 0)} priced)")
+    by_route = cost.get("cache_saved_by_route") or {}
+    savings = [s for s in by_route.values() if s is not None] or [s for s in [cost.get("cache_saved")] if s]
+    for saved in savings:
+        lines.append(f"  {saved['label']} on the {saved['route']} route (a cache hit costs nothing on Workers AI)")
+    return "\n".join(lines)
+
+
+CATALOGUE_DEADLINE_S = 10.0  # the price lookup after a run: never longer than this
+
+
+def catalogue_price(client: Any, model: str, deadline_s: float = CATALOGUE_DEADLINE_S) -> tuple[ModelPrice | None, str | None]:
+    """The model's list price from the live catalogue (the emulator's locally), and a note when it could not
+    be read. Reads the catalogue entries whose name matches (`search`), within `deadline_s` for all pages."""
+    from cfai.catalog import model_id
+    from cfai.errors import CloudflareError
+    from cfai.pricing import price_from_entry
+
+    try:
+        entries = client.list_models(search=model.rsplit("/", 1)[-1], deadline=deadline_s)
+    except CloudflareError as exc:
+        return None, f"the catalogue could not be read ({exc}): no price"
+    for entry in entries:
+        if isinstance(entry, dict) and model_id(entry) == model:
+            return price_from_entry(entry, model), None
+    return None, f"{model} is not in the catalogue: no price listed"
+
+
+def cost_section(client: Any, plan: Plan, records: Any) -> dict[str, Any]:
+    """`compare --json`'s `cost`: run_cost_summary with the plan's custom price, else the catalogue's; plus
+    where the price came from (`price_source`) and why there is none (`price_note`)."""
+    from cfai.cost import cache_saving, run_cost_summary
+    from cfai.routes import CACHING_ROUTES
+
+    note = None
+    succeeded = bool(len(records)) and bool(records["ok"].astype(bool).any()) if "ok" in records else False
+    if plan.price is not None:
+        price: ModelPrice | None = ModelPrice.from_dict(plan.price)
+        source = "custom"
+    elif not succeeded:  # nothing to price: ask the catalogue nothing (a cancelled or failed run sends no more)
+        price, source, note = None, "none", "no request succeeded, so there is nothing to price"
+    else:
+        price, note = catalogue_price(client, plan.model, min(CATALOGUE_DEADLINE_S, plan.timeout_s))
+        source = "catalogue" if price is not None else "none"
+    summary = run_cost_summary(records, price)
+    # What the cache saved on each caching route the run used (the gateway URL and the unified route alike).
+    routes = set(records["route"].astype(str)) if "route" in records else set()
+    summary["cache_saved_by_route"] = {
+        route: (saving.to_dict() if (saving := cache_saving(records, price, route)) is not None else None)
+        for route in CACHING_ROUTES if route in routes}
+    summary["price_source"] = source
+    summary["price_note"] = note
+    return summary
 
 
 def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
@@ -308,7 +440,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
         status = store.run_info(runner.run_id).status
         records = store.load_records(runner.run_id)
         summary = {"run_id": runner.run_id, "status": status, "model": plan.model, "deadline_s": plan.timeout_s,
-                   **route_summary(records)}
+                   **route_summary(records), "cost": cost_section(client, plan, records)}
         failure = summarize_failures(records)
         if failure is not None and status == "failed":
             summary["failure"] = failure.to_dict()

@@ -99,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """cfai.cli's parser with the lab's commands registered (what `register` gives once the lead wires it)."""
+    """cfai.cli's parser, which registers the lab's commands itself (kept for callers of this module)."""
     parser = cli.build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     if "runs" not in subparsers.choices:
@@ -449,8 +449,10 @@ def cmd_compare_locust(args: argparse.Namespace, out: TextIO, err: TextIO, env: 
         stack.callback(store.close)
         stored = store_locust_records(store, data)
         meta = store.run_info(stored)
+        records = store.load_records(stored)
         summary = {"run_id": stored, "status": meta.status, "model": plan.model, "engine": "locust",
-                   "workers": effective_workers(plan, args.workers), **route_summary(store.load_records(stored))}
+                   "workers": effective_workers(plan, args.workers), **route_summary(records),
+                   "cost": cli.cost_section(client, plan, records)}
     if args.json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:

@@ -33,6 +33,7 @@ from cfai.errors import (
     CloudflareError,
     ConnectionDroppedError,
     DeadlineExceededError,
+    GatewayAuthError,
     InvalidRequestError,
     MalformedResponseError,
     NetworkError,
@@ -42,8 +43,17 @@ from cfai.errors import (
     ResponseTooLargeError,
     ServerError,
     error_from_response,
+    gateway_auth_hint,
     redact_headers,
     scrub_secrets,
+)
+from cfai.gateway_checks import (
+    LOG_ORDER_FIELDS,
+    GatewayCheck,
+    TokenCheck,
+    gateway_check_from,
+    logs_query,
+    token_check_from,
 )
 from cfai.request_options import (
     MAX_CACHE_TTL,
@@ -145,15 +155,23 @@ class Client:
         opts = RequestOptions.build(options, **fields)
         body = dict(inputs)
         body.pop("stream", None)
-        call = self._model_call(self.connection.run_url(model, opts.route), opts, model, body)
+        call = self._model_call(self.connection.run_url(model, opts.route), opts, model,
+                                self._run_body(model, body, opts.route))
         return self._with_retries(call)
 
     def stream(self, model: str, inputs: Mapping[str, Any], options: RequestOptions | None = None,
                **fields: Unpack[RequestOptionFields]) -> Stream:
         """Same as run with `"stream": true`; text chunks as they arrive."""
         opts = RequestOptions.build(options, **fields)
-        call = self._model_call(self.connection.run_url(model, opts.route), opts, model, {**inputs, "stream": True})
+        call = self._model_call(self.connection.run_url(model, opts.route), opts, model,
+                                self._run_body(model, {**inputs, "stream": True}, opts.route), stream=True)
         return self._open_stream(call)
+
+    @staticmethod
+    def _run_body(model: str, inputs: dict[str, Any], route: Route) -> dict[str, Any]:
+        """The unified route's `ai/run` takes the model in the body, its input under `input`
+        (docs/PROTOCOL.md 1 and 3.2); the other routes take the input as the body."""
+        return {"model": model, "input": inputs} if route == "unified" else inputs
 
     def chat(self, model: str, messages: list[dict[str, str]], *, stream: bool = False,
              options: RequestOptions | None = None, **params: Any) -> Result | Stream:
@@ -165,7 +183,7 @@ class Client:
         url = self.connection.chat_url(opts.route)
         if stream:
             body["stream"] = True
-            return self._open_stream(self._model_call(url, opts, model, body))
+            return self._open_stream(self._model_call(url, opts, model, body, stream=True))
         return self._with_retries(self._model_call(url, opts, model, body))
 
     # --- account APIs -----------------------------------------------------------------------------
@@ -196,36 +214,72 @@ class Client:
         return result.output or {}
 
     def verify_token(self, *, deadline: float | None = None) -> Result:
-        """GET /user/tokens/verify: `output["status"]` is active, disabled or expired."""
+        """GET /user/tokens/verify: `output["status"]` is active, disabled or expired. (`check_token` tries
+        the account endpoint first and says which kind of token it is.)"""
         url = f"{self.connection.api_base_url.rstrip('/')}/user/tokens/verify"
         return self._get(url, None, deadline=deadline)
+
+    def check_token(self, *, deadline: float | None = None) -> TokenCheck:
+        """Which kind of token this is, and whether it is active: an account-owned token verifies at
+        `/accounts/{id}/tokens/verify`, a user-owned one at `/user/tokens/verify` (docs/PROTOCOL.md 1). The
+        account endpoint is tried first (when there is an account id), then the user endpoint."""
+        limits = self._limits(RequestOptions(deadline_s=deadline))
+        account = None
+        if self.connection.account_id:
+            account = self._get(self.connection.account_url("tokens/verify"), None, limits=limits)
+            if account.ok:
+                return token_check_from(account, "account", None)
+        user = self._get(f"{self.connection.api_base_url.rstrip('/')}/user/tokens/verify", None, limits=limits)
+        return token_check_from(user, "user", account)
 
     def gateway_settings(self, gateway_id: str | None = None, *, deadline: float | None = None) -> Result:
         gid = gateway_id or self.connection.gateway_id
         return self._get(self.connection.account_url(f"ai-gateway/gateways/{gid}"), None, deadline=deadline)
 
-    def gateway_logs(self, gateway_id: str | None = None, *, deadline: float | None = None, **filters: Any) -> Result:
-        """One page of gateway logs (`page`, `per_page`, `order_by`, `direction`, `cached`, `success`,
-        `model`, ...). Booleans are sent as true/false."""
+    def check_gateway(self, gateway_id: str | None = None, *, deadline: float | None = None) -> GatewayCheck:
+        """Does the gateway exist in this account, and is its authentication on? (`GET .../gateways/{id}`).
+        `default` need not exist yet: Cloudflare creates it on the first authenticated request."""
         gid = gateway_id or self.connection.gateway_id
-        params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in filters.items() if v is not None}
-        return self._get(self.connection.account_url(f"ai-gateway/gateways/{gid}/logs"), params, deadline=deadline)
+        result = self.gateway_settings(gid, deadline=deadline)
+        return gateway_check_from(result, gid, self.connection.account_id,
+                                  has_gateway_token=bool(self.connection.gateway_token))
+
+    def gateway_logs(self, gateway_id: str | None = None, *, deadline: float | None = None,
+                     event_id: str | None = None, order_by: str | None = None, direction: str | None = None,
+                     filters: list[Mapping[str, Any]] | None = None, **params: Any) -> Result:
+        """One page of gateway logs with the SDK's parameters (`LogListParams`, docs/PROTOCOL.md 3.9): `page`,
+        `per_page`, `order_by` (created_at, provider, model, model_type, success, cached), `direction`
+        (asc|desc), `cached`, `success`, `model`, `start_date`, ... and `filters` ({key, operator, value});
+        an event id is only reachable as a filter, which `event_id=` adds. Booleans are sent as true/false."""
+        gid = gateway_id or self.connection.gateway_id
+        url = self.connection.account_url(f"ai-gateway/gateways/{gid}/logs")
+        try:
+            if order_by is not None and order_by not in LOG_ORDER_FIELDS:
+                raise ValueError(f"order_by must be one of {', '.join(LOG_ORDER_FIELDS)}, not {order_by!r}")
+            query = logs_query(params, order_by=order_by, direction=direction, event_id=event_id, filters=filters)
+        except ValueError as exc:  # refused before sending, as a Result like every other failure
+            options = RequestOptions(deadline_s=deadline)
+            call = _Call("GET", url, options, self._limits(options), {})
+            return self._finish(call, None, InvalidRequestError(f"{exc}.", url=url))
+        return self._get(url, query, deadline=deadline)
 
     # --- building a call --------------------------------------------------------------------------
     def _limits(self, options: RequestOptions) -> CallLimits:
         deadline = options.deadline_s if options.deadline_s is not None else self.connection.deadline_s
         return CallLimits(deadline_s=deadline)
 
-    def _model_call(self, url: str, options: RequestOptions, model: str, body: dict[str, Any]) -> _Call:
+    def _model_call(self, url: str, options: RequestOptions, model: str, body: dict[str, Any],
+                    stream: bool = False) -> _Call:
         headers = self._headers(options)
         call = _Call("POST", url, options, self._limits(options), headers, model=model, body=body,
-                     stream=bool(body.get("stream")))
+                     stream=stream)
         problems = options.problems() + header_problems(headers)
         if problems:
             call.refusal = InvalidRequestError(" ".join(problems), url=url)
         return call
 
-    def _get(self, url: str, params: Mapping[str, Any] | None, *, limits: CallLimits | None = None,
+    def _get(self, url: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None, *,
+             limits: CallLimits | None = None,
              deadline: float | None = None) -> Result:
         options = RequestOptions(deadline_s=deadline)
         headers = self._headers(options)
@@ -239,10 +293,16 @@ class Client:
         if self.connection.api_token:
             headers["Authorization"] = f"Bearer {self.connection.api_token}"
         if options.route == "gateway":
-            if self.connection.gateway_token:
-                headers["cf-aig-authorization"] = f"Bearer {self.connection.gateway_token}"
-            if options.gateway:
-                headers.update(options.gateway.headers())
+            # The `default` gateway has authentication on (docs/PROTOCOL.md 3.3): send the gateway token, else
+            # the API token, which then needs the AI Gateway Run permission.
+            token = self.connection.gateway_token or self.connection.api_token
+            if token:
+                headers["cf-aig-authorization"] = f"Bearer {token}"
+        elif options.route == "unified":
+            # Workers AI's own API through the gateway: the Authorization header is the only credential.
+            headers.update(self.connection.unified_headers())
+        if options.route in ("gateway", "unified") and options.gateway:
+            headers.update(options.gateway.headers())
         if options.extra_headers:
             headers.update(options.extra_headers)
         return headers
@@ -313,7 +373,9 @@ class Client:
         result = Result(ok=False, status=0, url=call.url, route=call.options.route, model=call.model,
                         request_body=call.body, request_headers=redact_headers(call.headers),
                         timings=Timings(started_at=call.started_at),
-                        reasoning_first=call.options.reasoning_first)
+                        reasoning_first=call.options.reasoning_first,
+                        notices=call.options.gateway.notices()
+                        if call.options.gateway and call.options.route != "direct" else [])
         if response is not None:
             h = {k.lower(): v for k, v in response.headers.items()}
             result.status = response.status_code
@@ -361,7 +423,15 @@ class Client:
                 result.bytes_received = max(len(body_error.partial), result.bytes_received)
             return result
         self._read_body(result, content)
+        if isinstance(result.error, GatewayAuthError):
+            self._explain_gateway_auth(result.error, call)
         return result
+
+    def _explain_gateway_auth(self, error: CloudflareError, call: _Call) -> None:
+        """A 2009 says which token was sent, in which header, and the fixes."""
+        sent = "gateway_token" if self.connection.gateway_token else (
+            "api_token" if self.connection.api_token else None)
+        error.hint = gateway_auth_hint(sent, call.options.route, self.connection.gateway_id)
 
     def _body_error(self, call: _Call, status: int, exc: BaseException, size: int) -> CloudflareError:
         if isinstance(exc, BodyTooLarge):

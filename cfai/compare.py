@@ -1,7 +1,9 @@
 """The comparison runner: the same request sent over several routes, interleaved, one record per request.
 
-Routes: `direct` (Workers AI REST API), `gateway` (AI Gateway with `cf-aig-cache-ttl`, so hits happen even
-where the gateway's own caching is off) and `gateway-skip` (AI Gateway with `cf-aig-skip-cache: true`).
+Routes (cfai.routes): `direct` (Workers AI REST API), `gateway` (the AI Gateway URL with `cf-aig-cache-ttl`, so
+hits happen even where the gateway's own caching is off), `gateway-skip` (the gateway URL with
+`cf-aig-skip-cache: true`) and `unified` (Workers AI's own REST API through the gateway named in
+`cf-aig-gateway-id`, with the same cache options as `gateway`).
 
 How the numbers stay honest:
 - Order is interleaved (A B C A B C ...), so drift (a noisy neighbour, a warming server) hits every route alike.
@@ -14,7 +16,8 @@ How the numbers stay honest:
   avoid). `actual_start_s - intended_start_s` shows any lag of our own dispatcher; `cfai.stats` reports
   it per route (start_lag_p50/p99) and the run report warns when the client fell behind the rate.
 - Timings are the client's (request written -> headers -> last byte), not a wall clock around the call.
-  For streamed requests `ttfb_ms` is the time to the first token.
+  For streamed requests `ttfb_ms` is the time to the first token, and the record carries the token-level
+  timing of the stream (cfai.token_timing: first reasoning / answer token, ITL p50/p90/p99, TPOT, tokens/s).
 
 Cache modes: "identical" sends the same body every time (the first gateway request misses, later ones hit).
 "unique" gives each gateway request its own `cf-aig-cache-key` (`cfai-<run id>-<seq>`), so every one misses.
@@ -29,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -52,13 +56,14 @@ from cfai.records import (
     records_frame,
     run_status,
 )
-from cfai.routes import GATEWAY_SKIP, ROUTES, wire_route
+from cfai.routes import CACHING_ROUTES, GATEWAY_SKIP, ROUTES, wire_route
+from cfai.token_timing import empty_token_fields, token_timing
 
 # The plan and the record model live in cfai.plan and cfai.records; the runner's callers (the store, the
 # CLI, the bench) may import them from here too.
 __all__ = [
     "CACHE_MODES", "MAX_CONCURRENCY", "OPEN_LOOP_MAX_IN_FLIGHT", "RECORD_COLUMNS", "RECORD_DTYPES", "ROUTES",
-    "CacheMode", "Plan", "Record", "RunResult", "Runner", "connection_label", "interleaved_jobs", "new_run_id",
+    "CacheMode", "Job", "Plan", "Record", "RunResult", "Runner", "connection_label", "interleaved_jobs", "new_run_id",
     "normalize_records_frame", "records_frame", "run_status",
 ]
 OnRecord = Callable[[Record], None]
@@ -94,18 +99,23 @@ def connection_label(connection: Connection) -> str:
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
+    """One planned request: its dispatch number, route, and whether it is a warm-up."""
+
     seq: int
     route: str
     warmup: bool
 
 
-def interleaved_jobs(routes: tuple[str, ...], n: int, warmup: int) -> list[_Job]:
+_Job = Job  # the earlier private name
+
+
+def interleaved_jobs(routes: tuple[str, ...], n: int, warmup: int) -> list[Job]:
     """Warm-up rounds first, then measured rounds; each round visits every route once (A B C A B C ...)."""
-    jobs: list[_Job] = []
+    jobs: list[Job] = []
     for round_index in range(warmup + n):
         for route in routes:
-            jobs.append(_Job(len(jobs), route, round_index < warmup))
+            jobs.append(Job(len(jobs), route, round_index < warmup))
     return jobs
 
 
@@ -136,6 +146,21 @@ class Runner:
         with self._lock:
             return sorted(self._records, key=lambda r: r.seq)
 
+    def start_clock(self, origin: float | None = None) -> None:
+        """Set the run's time origin (`time.monotonic()` seconds; now when None): record times count from it.
+        `run()` sets it itself; a caller driving `execute_one` (the Locust engine) sets it once first."""
+        self._t0 = time.monotonic() if origin is None else origin
+
+    def now(self) -> float:
+        """Seconds since the run's time origin (see `start_clock`)."""
+        return time.monotonic() - self._t0
+
+    def execute_one(self, job: Job, intended_s: float | None = None, on_record: OnRecord | None = None) -> Record:
+        """Send one planned request now and return its Record (kept in `records_so_far`, and given to
+        `on_record`). `intended_s` is its scheduled start in run seconds (now when None). Never raises for a
+        failed request: a failure is a data point."""
+        return self._execute(job, self.now() if intended_s is None else intended_s, on_record)
+
     def scrub(self, text: str) -> str:
         """`text` without this connection's secrets (server messages and exceptions can echo them)."""
         conn = self.client.connection
@@ -146,7 +171,7 @@ class Runner:
         # Checked between requests; a failing `on_record` sets it too, which stops the run.
         self._cancel = cancel or threading.Event()
         started_at = time.time()
-        self._t0 = time.monotonic()
+        self.start_clock()
         planned = interleaved_jobs(self.plan.routes, self.plan.n, self.plan.warmup)
         phases = [[j for j in planned if j.warmup], [j for j in planned if not j.warmup]]
         for phase in phases:  # warm-up completes before measuring starts
@@ -183,18 +208,17 @@ class Runner:
                        name="cfai-runner")
 
     # --- one request -------------------------------------------------------------------------------------
-    def _now(self) -> float:
-        return time.monotonic() - self._t0
+    _now = now  # the earlier private name
 
-    def _gateway_options(self, job: _Job) -> GatewayOptions | None:
+    def _gateway_options(self, job: Job) -> GatewayOptions | None:
         if job.route == GATEWAY_SKIP:
             return GatewayOptions(skip_cache=True)
-        if job.route == "gateway":
+        if job.route in CACHING_ROUTES:
             key = f"cfai-{self.run_id}-{job.seq}" if self.plan.cache_mode == "unique" else None
             return GatewayOptions(cache_ttl=self.plan.cache_ttl, cache_key=key)
         return None
 
-    def _execute(self, job: _Job, intended: float, on_record: OnRecord | None) -> None:
+    def _execute(self, job: Job, intended: float, on_record: OnRecord | None) -> Record:
         plan = self.plan
         route = wire_route(job.route)
         options = self._gateway_options(job)
@@ -232,11 +256,17 @@ class Runner:
                 except Exception as exc:  # noqa: BLE001 - stop the run and re-raise from run()
                     self._callback_error = exc
                     self._cancel.set()
+        return record
 
-    def _record(self, job: _Job, intended: float, actual: float, result: Result) -> Record:
+    def _record(self, job: Job, intended: float, actual: float, result: Result) -> Record:
         t = result.timings
         ttfb = t.first_token_ms if self.plan.stream and t.first_token_ms is not None else t.ttfb_ms
         usage = result.usage or {}
+        completion = _count(usage.get("completion_tokens"))
+        if self.plan.stream and result.streamed and result.token_events:
+            timing = token_timing(result.token_events, t.total_ms, completion).record_fields()
+        else:
+            timing = empty_token_fields()
         error = result.error
         ok = bool(result.ok) and error is None and not result.interrupted
         return Record(
@@ -256,8 +286,23 @@ class Runner:
             ttfb_ms=ttfb,
             total_ms=t.total_ms,
             bytes=int(result.bytes_received or 0),
-            tokens_in=usage.get("prompt_tokens"),
-            tokens_out=usage.get("completion_tokens"),
+            tokens_in=_count(usage.get("prompt_tokens")),
+            tokens_out=completion,
             log_id=result.log_id,
             error_kind=error.kind if error is not None else ("stream_interrupted" if result.interrupted else None),
+            tokens_cached=_count(_detail(usage, "prompt_tokens_details", "cached_tokens")),
+            tokens_reasoning=_count(_detail(usage, "completion_tokens_details", "reasoning_tokens")),
+            **timing,
         )
+
+
+def _detail(usage: dict[str, Any], group: str, name: str) -> object:
+    details = usage.get(group)
+    return details.get(name) if isinstance(details, dict) else None
+
+
+def _count(value: object) -> int | None:
+    """A token count from usage: a non-negative whole number, else None (a server may send anything)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if value >= 0 and float(value).is_integer() else None

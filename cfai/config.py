@@ -16,7 +16,10 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 Mode = Literal["local", "cloudflare"]
-Route = Literal["direct", "gateway"]
+# Wire routes: `direct` Workers AI, `gateway` the AI Gateway URL, `unified` Workers AI's REST API through
+# the gateway named in the cf-aig-gateway-id header (docs/PROTOCOL.md 3.2). cfai.routes names the comparison's.
+Route = Literal["direct", "gateway", "unified"]
+GATEWAY_WIRE_ROUTES: tuple[Route, ...] = ("gateway", "unified")
 
 CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4"
 CLOUDFLARE_GATEWAY_BASE = "https://gateway.ai.cloudflare.com/v1"
@@ -160,26 +163,48 @@ class Connection:
         return f"{self.api_base_url.rstrip('/')}/accounts/{self.account_id}/{path.lstrip('/')}"
 
     def gateway_url(self, path: str) -> str:
-        if not self.gateway_id:
-            raise ConfigError("gateway_id", "Set a Gateway ID to use the gateway route.")
+        self._require_gateway("gateway")
         return f"{self.gateway_base_url.rstrip('/')}/{self.account_id}/{self.gateway_id}/{path.lstrip('/')}"
 
+    def unified_url(self, path: str) -> str:
+        """A Workers AI REST URL sent through the gateway (the cf-aig-gateway-id header names it)."""
+        self._require_gateway("unified")
+        return self.account_url(path)
+
+    def _require_gateway(self, route: str) -> None:
+        if not self.gateway_id:
+            raise ConfigError("gateway_id", f"Set a Gateway ID to use the {route} route.")
+
     def run_url(self, model: str, route: Route = "direct") -> str:
+        """Where a model runs. The unified route posts `{model, input}` to `ai/run` (the model is in the
+        body: the path form `ai/run/{model}` is the direct route and ignores the gateway)."""
         model_path = quote(model.strip(), safe="@/:._-")  # the model id goes raw in the path, slashes included
         if route == "gateway":
             return self.gateway_url(f"workers-ai/{model_path}")
+        if route == "unified":
+            return self.unified_url("ai/run")
         return self.account_url(f"ai/run/{model_path}")
 
     def chat_url(self, route: Route = "direct") -> str:
         if route == "gateway":
             return self.gateway_url("workers-ai/v1/chat/completions")
+        if route == "unified":
+            return self.unified_url("ai/v1/chat/completions")
         return self.account_url("ai/v1/chat/completions")
 
     def openai_base_url(self, route: Route = "direct") -> str:
-        """The `base_url` to give the `openai` SDK."""
+        """The `base_url` to give the `openai` SDK (for `unified`, also send the cf-aig-gateway-id header:
+        `unified_headers()`)."""
         if route == "gateway":
             return self.gateway_url("workers-ai/v1")
+        if route == "unified":
+            return self.unified_url("ai/v1")
         return self.account_url("ai/v1")
+
+    def unified_headers(self) -> dict[str, str]:
+        """The header that sends a Workers AI REST request through the gateway (the unified route)."""
+        self._require_gateway("unified")
+        return {"cf-aig-gateway-id": self.gateway_id}
 
 
 def local_connection(emulator_base_url: str, **overrides: Any) -> Connection:

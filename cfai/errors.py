@@ -71,8 +71,10 @@ class AuthenticationError(CloudflareError):
 class GatewayAuthError(AuthenticationError):
     kind = "gateway_authentication"
     default_hint = (
-        "This gateway is authenticated: set the gateway token (sent as cf-aig-authorization) "
-        "or turn authentication off in the gateway settings."
+        "This gateway has authentication on (the 'default' gateway starts with it on): send "
+        "cf-aig-authorization: Bearer <a token with the AI Gateway Run permission> (the Gateway token under "
+        "Advanced, CLOUDFLARE_GATEWAY_TOKEN), turn Authentication off in the dashboard (AI > AI Gateway > "
+        "the gateway > Settings), or use the unified route, which needs only the API token."
     )
 
 
@@ -189,6 +191,7 @@ _BY_CODE: dict[int, type[CloudflareError]] = {
     2001: NotFoundError,
     3006: RequestTooLargeError,
     3007: RequestTimeoutError,
+    3021: RateLimitError,  # Workers AI's per-minute limit (observed, docs/PROTOCOL.md 4.1)
     3036: RateLimitError,
     3040: RateLimitError,
     4006: RateLimitError,
@@ -204,6 +207,28 @@ _BY_STATUS: dict[int, type[CloudflareError]] = {
     413: RequestTooLargeError,
     429: RateLimitError,
 }
+
+
+def gateway_auth_hint(sent: str | None, route: str, gateway_id: str) -> str:
+    """What to do about a 2009 (the gateway refused its cf-aig-authorization), given which token was sent
+    in that header: "gateway_token", "api_token" (no gateway token set) or None."""
+    where = f"Gateway {gateway_id!r}" if gateway_id else "The gateway"
+    if sent == "gateway_token":
+        first = (f"{where} has authentication on and refused the gateway token sent as cf-aig-authorization: "
+                 "check it (CLOUDFLARE_GATEWAY_TOKEN, or the Gateway token under Advanced) is active and has the "
+                 "AI Gateway Run permission for this account.")
+    elif sent == "api_token":
+        first = (f"{where} has authentication on, and no gateway token is set, so the API token was sent as "
+                 "cf-aig-authorization and refused: give that token the AI Gateway Run permission, or set a "
+                 "separate gateway token (CLOUDFLARE_GATEWAY_TOKEN, or the Gateway token under Advanced).")
+    else:
+        first = (f"{where} has authentication on and no token was sent as cf-aig-authorization: set a gateway "
+                 "token (CLOUDFLARE_GATEWAY_TOKEN, or the Gateway token under Advanced).")
+    rest = (" Or turn Authentication off in the dashboard (AI > AI Gateway > the gateway > Settings;"
+            " the 'default' gateway starts with it on).")
+    if route == "gateway":
+        rest += " The unified route needs no cf-aig-authorization: only the API token."
+    return first + rest
 
 
 def error_entries(body: Any) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ How it fits together:
   the file (never a token: each machine reads CLOUDFLARE_API_TOKEN / CLOUDFLARE_GATEWAY_TOKEN from its own
   environment). It needs Locust and this package (`cfai`) importable, nothing else.
 - In the file, `build_user_class` makes a Locust `User` whose one task sends the plan's next request with
-  the comparison runner's own per-request code (same routes, headers, cache modes, streaming, the same
-  Record fields and cache status), stamps token arrivals of streams (cfai.token_timing), and fires Locust's
-  `request` event so Locust's own statistics see every request.
+  the comparison runner's own per-request code (`Runner.execute_one`: same routes, headers, cache modes,
+  streaming, the same Record fields, cache status and token timing), and fires Locust's `request` event so
+  Locust's own statistics see every request.
 - Work is split the way the runner splits it: the plan's interleaved job list, worker k of W taking jobs
   k, k + W, ...; warm-ups finish on a worker before its measured jobs start. Closed loop: `concurrency`
   users in all. Open loop: enough users to keep the schedule, each job started at its scheduled time.
@@ -48,7 +48,7 @@ from cfai.config import (
     LOCAL_API_TOKEN,
     Connection,
 )
-from cfai.token_timing import TOKEN_TIMING_FIELDS, EventRecorder, empty_token_fields
+from cfai.token_timing import TOKEN_TIMING_FIELDS
 
 RECORDS_FORMAT = "workers-ai-lab/locust-records"
 RECORDS_VERSION = 1
@@ -160,53 +160,11 @@ def safety_run_time(plan: Plan) -> int:
 
 
 # --- inside Locust: the user class ---------------------------------------------------------------------------
-class _TimedStream:
-    """A Stream that stamps each text chunk as it is handed out (cfai.token_timing.read_stream's approach)."""
-
-    def __init__(self, stream: Any, holder: Any) -> None:
-        from cfai.transport import now
-
-        self._stream = stream
-        self._holder = holder
-        self._recorder = EventRecorder(getattr(stream, "_start", now()), now)
-
-    @property
-    def result(self) -> Any:
-        return self._stream.result
-
-    def __iter__(self):
-        for text in self._stream:
-            self._recorder.mark(text)
-            yield text
-        result = self._stream.result
-        usage = (result.usage or {}).get("completion_tokens")
-        self._holder.timing = self._recorder.timing(result.timings.total_ms, usage if isinstance(usage, int) else None)
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _TimingClient:
-    """The Client the runner code sees: the same calls, with streams stamped for token timing."""
-
-    def __init__(self, client: Any, holder: Any) -> None:
-        self._client = client
-        self._holder = holder
-        self.connection = client.connection
-
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        return self._client.run(*args, **kwargs)
-
-    def stream(self, *args: Any, **kwargs: Any) -> _TimedStream:
-        return _TimedStream(self._client.stream(*args, **kwargs), self._holder)
-
-
 class _WorkerState:
     """One per Locust process: its share of the jobs, its runner, its unsent records."""
 
     def __init__(self, environment: Any, plan: Plan, settings: LocustSettings) -> None:
         import gevent.event
-        import gevent.local
 
         from cfai.client import Client
         from cfai.compare import Runner, interleaved_jobs
@@ -225,11 +183,9 @@ class _WorkerState:
         self.warm = gevent.event.Event()
         if self.warmups_left == 0:
             self.warm.set()
-        self.holder = gevent.local.local()
         self.client = Client(settings.connection(os.environ), pool_size=max(4, users_for(plan)))
-        self.runner = Runner(_TimingClient(self.client, self.holder), plan, run_id=settings.run_id)  # type: ignore[arg-type]
-        self.t0_mono = time.monotonic()
-        self.runner._t0 = self.t0_mono  # the runner's clock origin: this worker's start
+        self.runner = Runner(self.client, plan, run_id=settings.run_id)
+        self.runner.start_clock()  # the runner's clock origin: this worker's start
         self.t0_epoch = time.time()
         self.measured_start: float | None = None
         self.pending: list[dict[str, Any]] = []
@@ -241,24 +197,21 @@ class _WorkerState:
         return next(self.jobs, None)
 
     def execute(self, job: Any) -> None:
-        from cfai.compare import Runner
-
         if not job.warmup:
             self.warm.wait()
-        intended = self.runner._now()
+        intended = self.runner.now()
         if self.plan.is_open_loop and not job.warmup:
             if self.measured_start is None:
-                self.measured_start = self.runner._now()
+                self.measured_start = self.runner.now()
             intended = self.measured_start + self.measured_index[job.seq] / float(self.plan.rate or 1.0)
-            wait = intended - self.runner._now()
+            wait = intended - self.runner.now()
             if wait > 0:
                 import gevent
 
                 gevent.sleep(wait)
         self.in_flight += 1
-        self.holder.timing = None
         try:
-            Runner._execute(self.runner, job, intended, self._on_record)  # the runner's own per-request code
+            self.runner.execute_one(job, intended, self._on_record)  # the runner's own per-request code
         finally:
             self.in_flight -= 1
         if job.warmup:
@@ -267,9 +220,7 @@ class _WorkerState:
                 self.warm.set()
 
     def _on_record(self, record: Record) -> None:
-        timing = getattr(self.holder, "timing", None)
-        row = {**asdict(record), **(timing.record_fields() if timing is not None else empty_token_fields())}
-        self.pending.append(row)
+        self.pending.append(asdict(record))  # every Record field, token timing included
         error = None if record.ok else RuntimeError(record.error_message or f"HTTP {record.status}")
         self.environment.events.request.fire(
             request_type="POST", name=record.route + (f" {record.cache_status}" if record.cache_status else ""),
@@ -576,7 +527,8 @@ def store_locust_records(store: Any, data: LocustRecords, *, name: str | None = 
 
 
 def token_timing_rows(data: LocustRecords) -> list[dict[str, Any]]:
-    """seq, route, cache_status and the TOKEN_TIMING_FIELDS of every record (until the store keeps them)."""
+    """seq, route, cache_status and the TOKEN_TIMING_FIELDS of every record (the records carry them, as the
+    store does; a short view for a quick look)."""
     keep = ("seq", "route", "cache_status", "warmup", "ok", *TOKEN_TIMING_FIELDS)
     return [{k: r.get(k) for k in keep} for r in data.records]
 

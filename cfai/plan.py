@@ -21,8 +21,8 @@ OPEN_LOOP_MAX_IN_FLIGHT = 256
 _SECRET_HEADERS = ("authorization", "cf-aig-authorization")
 JSON_MODE_STREAM_PROBLEM = "JSON mode cannot stream: turn Stream off or set the response format to Text."
 NO_GATEWAY_PROBLEM = (
-    "The gateway routes need an AI Gateway ID: set CLOUDFLARE_GATEWAY_ID (or the Gateway ID in the sidebar), "
-    "or compare the direct route only."
+    "The gateway routes (gateway, gateway-skip, unified) need an AI Gateway ID: set CLOUDFLARE_GATEWAY_ID (or "
+    "the Gateway ID in the sidebar), or compare the direct route only."
 )
 
 
@@ -35,7 +35,7 @@ class Plan:
     warmup: int = 1  # warm-up requests per route, before the measured ones, excluded from statistics
     concurrency: int = 1  # closed loop: requests in flight at once (1..64)
     rate: float | None = None  # open loop when set: requests per second across all routes
-    cache_ttl: int | None = 300  # cf-aig-cache-ttl on the `gateway` route; None sends no header
+    cache_ttl: int | None = 300  # cf-aig-cache-ttl on the `gateway` and `unified` routes; None sends no header
     cache_mode: CacheMode = "identical"
     stream: bool = False
     timeout_s: float = 60.0

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from cfai.token_timing import TOKEN_TIMING_FIELDS
+
 
 @dataclass
 class Record:
@@ -35,6 +37,23 @@ class Record:
     tokens_out: int | None = None
     log_id: str | None = None
     error_kind: str | None = None  # e.g. rate_limited, server_error, network (see cfai.errors)
+    # From usage: the cached part of tokens_in (prompt caching) and the reasoning part of tokens_out.
+    tokens_cached: int | None = None
+    tokens_reasoning: int | None = None
+    # Token-level timing of a streamed request (cfai.token_timing; TTFT is ttfb_ms): None when not streamed.
+    first_reasoning_ms: float | None = None
+    first_answer_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p90_ms: float | None = None
+    itl_p99_ms: float | None = None
+    tpot_ms: float | None = None
+    output_tps: float | None = None
+    stream_tokens: int | None = None
+
+    @property
+    def throttled(self) -> bool:
+        """Refused for rate (HTTP 429 or a rate-limit error kind): reported apart from other errors."""
+        return is_throttled(self.status, self.error_kind)
 
 
 RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Record))
@@ -58,7 +77,24 @@ RECORD_DTYPES: dict[str, str] = {
     "tokens_out": "Int64",
     "log_id": "str",
     "error_kind": "str",
+    "tokens_cached": "Int64",
+    "tokens_reasoning": "Int64",
+    **TOKEN_TIMING_FIELDS,
 }
+# Columns added after the first stored schema: a file or database without them reads them as missing.
+ADDED_RECORD_COLUMNS: tuple[str, ...] = ("tokens_cached", "tokens_reasoning", *TOKEN_TIMING_FIELDS)
+THROTTLED_KINDS = ("rate_limited",)
+assert tuple(RECORD_DTYPES) == RECORD_COLUMNS  # one dtype per Record field, in the same order
+
+
+def is_throttled(status: Any, error_kind: Any) -> bool:
+    """A request refused for rate: HTTP 429 (Workers AI 3021/3036/3040, the gateway's 2003) or an error of
+    kind rate_limited, whatever its status."""
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        code = 0
+    return code == 429 or (isinstance(error_kind, str) and error_kind in THROTTLED_KINDS)
 
 
 def records_frame(records: list[Record] | list[dict[str, Any]]) -> pd.DataFrame:

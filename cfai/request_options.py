@@ -18,7 +18,10 @@ from typing import Any, TypedDict
 from cfai.config import Route
 
 MIN_CACHE_TTL, MAX_CACHE_TTL = 60, 2_592_000
-MAX_METADATA_ENTRIES = 5
+MAX_METADATA_ENTRIES = 5  # Cloudflare keeps the first five and ignores the rest (custom-metadata.mdx)
+MAX_ATTEMPTS = 5  # cf-aig-max-attempts (request-handling.mdx)
+MAX_RETRY_DELAY_MS = 5000  # cf-aig-retry-delay
+BACKOFFS = ("constant", "linear", "exponential")  # cf-aig-backoff
 MetadataValue = str | int | float | bool
 
 # Friendly names for the headers a user fills in, used in validation messages.
@@ -60,30 +63,56 @@ def header_problems(headers: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class GatewayOptions:
-    """AI Gateway per-request options, sent as cf-aig-* headers on the gateway route only."""
+    """AI Gateway per-request options, sent as cf-aig-* headers on the gateway routes (the gateway URL and the
+    unified route alike; docs/PROTOCOL.md 3.2 and 3.4)."""
 
     cache_ttl: int | None = None  # cf-aig-cache-ttl, seconds (60..2592000)
     skip_cache: bool = False  # cf-aig-skip-cache: true
     cache_key: str | None = None  # cf-aig-cache-key
-    metadata: Mapping[str, MetadataValue] | None = None  # cf-aig-metadata (<= 5 flat entries)
+    metadata: Mapping[str, MetadataValue] | None = None  # cf-aig-metadata (the first 5 flat entries are sent)
     event_id: str | None = None  # cf-aig-event-id
-    collect_log: bool | None = None  # cf-aig-collect-log: false
-    request_timeout_ms: int | None = None  # cf-aig-request-timeout
+    # cf-aig-collect-log: True saves this request's log on a gateway whose logging is off, False skips it on one
+    # whose logging is on; None sends nothing (the gateway's setting applies).
+    collect_log: bool | None = None
+    collect_log_payload: bool | None = None  # cf-aig-collect-log-payload: False keeps the log without bodies
+    request_timeout_ms: int | None = None  # cf-aig-request-timeout (to the first byte; not on the final retry)
+    max_attempts: int | None = None  # cf-aig-max-attempts, 1..5
+    retry_delay_ms: int | None = None  # cf-aig-retry-delay, 0..5000 ms
+    backoff: str | None = None  # cf-aig-backoff: constant | linear | exponential
 
     def validate(self) -> list[str]:
         problems = []
         if self.cache_ttl is not None and not MIN_CACHE_TTL <= self.cache_ttl <= MAX_CACHE_TTL:
             problems.append(f"Cache TTL must be {MIN_CACHE_TTL} to {MAX_CACHE_TTL} seconds.")
         if self.metadata:
-            if len(self.metadata) > MAX_METADATA_ENTRIES:
-                problems.append(f"Gateway metadata takes at most {MAX_METADATA_ENTRIES} entries.")
             if any(not isinstance(v, MetadataValue) for v in self.metadata.values()):
                 problems.append("Gateway metadata values must be strings, numbers or booleans.")
             elif any(isinstance(v, float) and not math.isfinite(v) for v in self.metadata.values()):
                 problems.append("Gateway metadata numbers must be finite.")
+        if self.request_timeout_ms is not None and not self.request_timeout_ms > 0:
+            problems.append("The gateway request timeout must be a positive number of milliseconds.")
+        if self.max_attempts is not None and not 1 <= self.max_attempts <= MAX_ATTEMPTS:
+            problems.append(f"Gateway attempts (cf-aig-max-attempts) must be 1 to {MAX_ATTEMPTS}.")
+        if self.retry_delay_ms is not None and not 0 <= self.retry_delay_ms <= MAX_RETRY_DELAY_MS:
+            problems.append(f"The gateway retry delay (cf-aig-retry-delay) must be 0 to {MAX_RETRY_DELAY_MS} ms.")
+        if self.backoff is not None and self.backoff not in BACKOFFS:
+            problems.append(f"The gateway backoff (cf-aig-backoff) must be one of {', '.join(BACKOFFS)}.")
         if not problems:  # the headers can only be built from valid values
             problems += header_problems(self.headers())
         return problems
+
+    def sent_metadata(self) -> dict[str, MetadataValue]:
+        """The metadata entries that are sent: the first MAX_METADATA_ENTRIES, as Cloudflare keeps them."""
+        return dict(list((self.metadata or {}).items())[:MAX_METADATA_ENTRIES])
+
+    def notices(self) -> list[str]:
+        """What is sent differently from what was asked, said so a page can show it (not an error)."""
+        out = []
+        extra = list(self.metadata or {})[MAX_METADATA_ENTRIES:]
+        if extra:
+            out.append(f"AI Gateway keeps the first {MAX_METADATA_ENTRIES} metadata entries and ignores the rest: "
+                       f"{', '.join(map(repr, extra))} not sent.")
+        return out
 
     def headers(self) -> dict[str, str]:
         h: dict[str, str] = {}
@@ -94,13 +123,21 @@ class GatewayOptions:
         if self.cache_key:
             h["cf-aig-cache-key"] = self.cache_key
         if self.metadata:
-            h["cf-aig-metadata"] = json.dumps(dict(self.metadata), separators=(",", ":"))
+            h["cf-aig-metadata"] = json.dumps(self.sent_metadata(), separators=(",", ":"))
         if self.event_id:
             h["cf-aig-event-id"] = self.event_id
-        if self.collect_log is False:
-            h["cf-aig-collect-log"] = "false"
+        if self.collect_log is not None:
+            h["cf-aig-collect-log"] = "true" if self.collect_log else "false"
+        if self.collect_log_payload is not None:
+            h["cf-aig-collect-log-payload"] = "true" if self.collect_log_payload else "false"
         if self.request_timeout_ms:
             h["cf-aig-request-timeout"] = str(int(self.request_timeout_ms))
+        if self.max_attempts is not None:
+            h["cf-aig-max-attempts"] = str(int(self.max_attempts))
+        if self.retry_delay_ms is not None:
+            h["cf-aig-retry-delay"] = str(int(self.retry_delay_ms))
+        if self.backoff:
+            h["cf-aig-backoff"] = self.backoff
         return h
 
     # --- the UI's key/value rows (a data editor) ------------------------------------------------------

@@ -56,13 +56,14 @@ class Result:
     reasoning_first: bool = False  # the model reasons inline before answering (catalogue), see cfai.shapes
     token_events: list[TokenEvent] = field(default_factory=list)  # streams: when each chunk arrived
     streamed_answer: shapes.Answer | None = None  # streams: what the stream said, summed up
+    notices: list[str] = field(default_factory=list)  # what was sent differently from what was asked (said, not refused)
 
     @property
     def answer(self) -> shapes.Answer:
         """Text, reasoning, usage and finish reason, read from whichever shape the model answered in."""
         if self.streamed_answer is not None:
             return self.streamed_answer
-        max_tokens = (self.request_body or {}).get("max_tokens")
+        max_tokens = model_input(self.request_body).get("max_tokens")
         return shapes.read_answer(self.output, reasoning_first=self.reasoning_first,
                                   max_tokens=max_tokens if isinstance(max_tokens, int) else None)
 
@@ -93,6 +94,14 @@ class Result:
         if self.error is not None:
             raise self.error
         return self
+
+
+def model_input(body: dict[str, Any] | None) -> dict[str, Any]:
+    """The model's input from a request body: the body itself, or its `input` on the unified route's
+    `{"model", "input"}` envelope."""
+    if isinstance(body, dict) and isinstance(body.get("model"), str) and isinstance(body.get("input"), dict):
+        return body["input"]
+    return body or {}
 
 
 def extract_text(output: Any) -> str:

@@ -30,6 +30,8 @@ from pydantic import (
 
 from cfai.compare import CACHE_MODES, MAX_CONCURRENCY, RECORD_COLUMNS, ROUTES, Plan
 from cfai.csv_safe import restore_cell
+from cfai.pricing import ModelPrice, PriceError
+from cfai.records import ADDED_RECORD_COLUMNS
 
 EXPORT_FORMAT = "workers-ai-lab/run"
 EXPORT_VERSION = 1  # of the file format; the database has its own schema version
@@ -135,6 +137,15 @@ def _unique(routes: list[str]) -> list[str]:
 HeaderValue = Annotated[str, Field(max_length=1000, pattern=r"^[^\r\n\x00]*$")]
 
 
+def _price(value: dict[str, Any]) -> dict[str, Any]:
+    """A custom price stored with the run: what `ModelPrice.from_dict` accepts (finite, non-negative)."""
+    _json_body(value)
+    try:
+        return ModelPrice.from_dict(value).to_dict()
+    except PriceError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class PlanIn(BaseModel):
     """A stored plan (`Plan.to_dict`). Unknown keys are ignored (a newer app may add some)."""
 
@@ -153,7 +164,8 @@ class PlanIn(BaseModel):
     name: Annotated[str, Field(max_length=MAX_NAME_CHARS)] = ""
     extra_headers: Annotated[dict[Annotated[str, Field(pattern=HEADER_NAME)], HeaderValue],
                              Field(max_length=MAX_HEADERS)] = {}
-    price: Annotated[dict[str, Any], AfterValidator(_price)] | None = None  # cfai.pricing.ModelPrice.to_dict()
+    sweep: Annotated[dict[str, Any], AfterValidator(_json_body)] | None = None
+    price: Annotated[dict[str, Any], AfterValidator(_price)] | None = None
 
 
 class RunIn(BaseModel):
@@ -194,6 +206,16 @@ class RecordIn(BaseModel):
     tokens_out: Count | None = None
     log_id: Annotated[str, Field(pattern=SAFE_ID)] | None = None
     error_kind: Annotated[str, Field(pattern=ERROR_KIND)] | None = None
+    tokens_cached: Count | None = None
+    tokens_reasoning: Count | None = None
+    first_reasoning_ms: Duration | None = None
+    first_answer_ms: Duration | None = None
+    itl_p50_ms: Duration | None = None
+    itl_p90_ms: Duration | None = None
+    itl_p99_ms: Duration | None = None
+    tpot_ms: Duration | None = None
+    output_tps: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e12)] | None = None
+    stream_tokens: Count | None = None
 
 
 class ExportIn(BaseModel):
@@ -342,7 +364,9 @@ def _read_csv_rows(data: bytes) -> tuple[dict[str, int], list[list[str]]]:
         header = next(reader, None)
         if header is None:
             raise RunImportError(["The CSV file is empty."])
-        missing = [c for c in (*RECORD_COLUMNS, *CSV_RUN_COLUMNS) if c not in header]
+        # Columns added later are optional: an older export has none of them.
+        required = [c for c in RECORD_COLUMNS if c not in ADDED_RECORD_COLUMNS]
+        missing = [c for c in (*required, *CSV_RUN_COLUMNS) if c not in header]
         if missing:
             raise RunImportError([f"Not a Workers AI Lab CSV export: columns missing: {', '.join(missing)}."])
         for row in reader:
@@ -394,7 +418,8 @@ def _parse_csv(data: bytes) -> tuple[RunIn, list[RecordIn]]:
     records: list[RecordIn] = []
     try:
         records = _RECORDS.validate_python(
-            [{name: value for name in RECORD_COLUMNS if (value := cell(row, name)) is not None} for row in rows])
+            [{name: value for name in RECORD_COLUMNS if name in index and (value := cell(row, name)) is not None}
+             for row in rows])
     except ValidationError as exc:
         problems += _messages(exc)
     if problems or run is None:

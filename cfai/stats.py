@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cfai.records import measured
+from cfai.records import is_throttled, measured
 from cfai.routes import route_sort_key
 
 PERCENTILES = (50, 90, 95, 99)
@@ -296,11 +296,62 @@ def _stats_dict(row: pd.Series) -> dict[str, Any]:
     return out
 
 
+# Token-level timing per route (streamed requests): the distribution over requests of each per-request
+# metric. `ttft_ms` is the record's ttfb_ms (for a stream, the first token); the ITL columns are each request's
+# own percentiles of its token gaps (cfai.token_timing), so `itl_p50_ms.p50` is the median request's median gap.
+TOKEN_SUMMARY_METRICS = ("ttft_ms", "first_reasoning_ms", "first_answer_ms", "itl_p50_ms", "itl_p90_ms",
+                         "itl_p99_ms", "tpot_ms", "output_tps")
+TOKEN_SUMMARY_PERCENTILES = (50, 90, 99)
+
+
+def _throttled_mask(m: pd.DataFrame) -> pd.Series:
+    status = m["status"] if "status" in m else pd.Series(0, index=m.index)
+    kinds = m["error_kind"] if "error_kind" in m else pd.Series(None, index=m.index, dtype=object)
+    ok = m["ok"].fillna(False).astype(bool) if "ok" in m else pd.Series(False, index=m.index)
+    flags = [is_throttled(st, kind) for st, kind in zip(status.tolist(), kinds.tolist(), strict=True)]
+    return pd.Series(flags, index=m.index, dtype=bool) & ~ok
+
+
+def token_timing_summary(df: pd.DataFrame) -> dict[str, Any] | None:
+    """{"n": streamed successful requests with token timing, metric: {p50, p90, p99, mean}} over the
+    measured records of `df` (one route, or one route and cache status); None when none was streamed."""
+    m = measured(df)
+    if m.empty or "stream_tokens" not in m:
+        return None
+    ok = m["ok"].fillna(False).astype(bool)
+    streamed = m.loc[ok & pd.to_numeric(m["stream_tokens"], errors="coerce").notna()]
+    if streamed.empty:
+        return None
+    out: dict[str, Any] = {"n": int(len(streamed))}
+    for name in TOKEN_SUMMARY_METRICS:
+        column = "ttfb_ms" if name == "ttft_ms" else name
+        values = pd.to_numeric(streamed[column], errors="coerce").dropna().to_numpy(dtype=float) \
+            if column in streamed else np.array([])
+        entry: dict[str, Any] = {"n": int(values.size)}
+        for q in TOKEN_SUMMARY_PERCENTILES:
+            entry[f"p{q}"] = _num(np.percentile(values, q), 3) if values.size else None
+        entry["mean"] = _num(values.mean(), 3) if values.size else None
+        out[name] = entry
+    return out
+
+
+def _counts(m: pd.DataFrame) -> dict[str, Any]:
+    """Throttled (429 / rate-limit kinds) and other errors, and the token totals of successful requests."""
+    throttled = _throttled_mask(m)
+    ok = m["ok"].fillna(False).astype(bool)
+    out: dict[str, Any] = {"throttled": int(throttled.sum()), "errors_other": int((~ok & ~throttled).sum())}
+    for column in ("tokens_cached", "tokens_reasoning"):
+        values = pd.to_numeric(m.loc[ok, column], errors="coerce") if column in m else pd.Series(dtype=float)
+        out[f"{column}_total"] = int(values.sum()) if values.notna().any() else None
+    return out
+
+
 def route_summary(df: pd.DataFrame, metric: str = "total_ms") -> dict[str, Any]:
     """The run's headline numbers, JSON-ready: {"routes": {route: {n, ok, errors, hit_rate, min_ms, mean_ms,
     p50_ms, p90_ms, p95_ms, p99_ms, max_ms, start_lag_p50_ms, start_lag_p99_ms, from_intended_p50_ms,
-    from_intended_p99_ms, ttfb_p50_ms, by_cache_status: {HIT: {...}, MISS: {...}}}},
-    "speedup": {median_ratio, ci95: [lo, hi], ...}}.
+    from_intended_p99_ms, ttfb_p50_ms, throttled, errors_other, tokens_cached_total, tokens_reasoning_total,
+    token_timing (see token_timing_summary; None when not streamed), by_cache_status: {HIT: {...}, MISS:
+    {...}}}}, "speedup": {median_ratio, ci95: [lo, hi], ...}}. `errors` = throttled + errors_other.
 
     The one function both the CLI's --json and the Compare/History pages use, so they always agree.
     """
@@ -311,14 +362,22 @@ def route_summary(df: pd.DataFrame, metric: str = "total_ms") -> dict[str, Any]:
         ttfb = ttfb.loc[ttfb["cache_status"].eq("all")]
         ttfb_p50 = dict(zip(ttfb["route"], ttfb["p50"], strict=True))
     routes: dict[str, Any] = {}
+    m = measured(df)
     for _, row in table.iterrows():
+        route_rows = m.loc[m["route"].astype(str).eq(row["route"])]
         if row["cache_status"] == "all":
             entry = _stats_dict(row)
             entry["ttfb_p50_ms"] = _num(ttfb_p50.get(row["route"]), 3)
+            entry.update(_counts(route_rows))
+            entry["token_timing"] = token_timing_summary(route_rows)
             entry["by_cache_status"] = {}
             routes[row["route"]] = entry
         else:
-            routes[row["route"]]["by_cache_status"][row["cache_status"]] = _stats_dict(row)
+            sub = route_rows.loc[route_rows["cache_status"].eq(row["cache_status"]).fillna(False).astype(bool)]
+            entry = _stats_dict(row)
+            entry.update(_counts(sub))
+            entry["token_timing"] = token_timing_summary(sub)
+            routes[row["route"]]["by_cache_status"][row["cache_status"]] = entry
     s = speedup(df, "direct", ("gateway", "HIT"), metric=metric)
     return {
         "metric": metric,

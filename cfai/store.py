@@ -40,6 +40,7 @@ from cfai.compare import (
 )
 from cfai.config import Connection
 from cfai.csv_safe import safe_csv
+from cfai.records import ADDED_RECORD_COLUMNS, RECORD_DTYPES
 from cfai.run_import import CSV_RUN_COLUMNS, EXPORT_FORMAT, EXPORT_VERSION, RUN_STATUSES, parse_run_file
 
 __all__ = ["CSV_RUN_COLUMNS", "EXPORT_FORMAT", "RUN_STATUSES", "RunInfo", "Store", "StoreError",
@@ -47,7 +48,7 @@ __all__ = ["CSV_RUN_COLUMNS", "EXPORT_FORMAT", "RUN_STATUSES", "RunInfo", "Store
 
 ENV_DATA_DIR = "CFAI_DATA_DIR"
 DB_FILENAME = "history.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 5.0  # how long a write waits for another program's lock before saying so
 
 _SCHEMA_V1 = """
@@ -94,6 +95,11 @@ ALTER TABLE runs ADD COLUMN account_id TEXT;
 ALTER TABLE runs ADD COLUMN gateway_id TEXT;
 ALTER TABLE runs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 """
+# v3: per-record cached and reasoning tokens and the token-level timing of streams (cfai.token_timing). Older
+# rows read them as missing.
+_SQL_TYPES = {"Int64": "INTEGER", "int64": "INTEGER", "float64": "REAL", "str": "TEXT", "bool": "INTEGER"}
+_SCHEMA_V3 = "".join(f"ALTER TABLE records ADD COLUMN {name} {_SQL_TYPES[RECORD_DTYPES[name]]};\n"
+                     for name in ADDED_RECORD_COLUMNS)
 _RUN_COLUMNS = ("run_id", "name", "created_at", "finished_at", "model", "routes", "n", "status",
                 "connection_label", "plan_json", "mode", "account_id", "gateway_id", "revision")
 _INSERT_RECORDS_SQL = (
@@ -383,8 +389,10 @@ class Store:
             if version == 0:
                 raise StoreUnavailable(f"{self.path} holds no history yet.", "unavailable", self.path)
             return  # an older schema is read as it is (missing columns come from the connection label)
-        script = (_SCHEMA_V1 if version < 1 else "") + _SCHEMA_V2
+        script = (_SCHEMA_V1 if version < 1 else "") + (_SCHEMA_V2 if version < 2 else "") + _SCHEMA_V3
         self._db.executescript(f"BEGIN IMMEDIATE;{script}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+        if version >= 2:
+            return
         # Older runs: the connection fields from their label, once.
         rows = self._db.execute("SELECT run_id, connection_label FROM runs").fetchall()
         if rows:
@@ -523,12 +531,22 @@ class Store:
     def get_plan(self, run_id: str) -> Plan:
         return self.run_info(run_id).plan
 
+    def _stored_columns(self, db: sqlite3.Connection) -> list[str]:
+        """The record columns this database has: all of them, except in a read-only history of an older
+        schema (then the added ones read as missing)."""
+        if not self.read_only:
+            return list(RECORD_COLUMNS)
+        present = {row[1] for row in db.execute("PRAGMA table_info(records)").fetchall()}
+        return [c for c in RECORD_COLUMNS if c in present]
+
     def _record_dicts(self, run_id: str) -> list[dict[str, Any]]:
         with self._using("read the run's records") as db:
+            columns = self._stored_columns(db)
             cursor = db.execute(
-                f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE run_id = ? ORDER BY seq", (run_id,)
+                f"SELECT {', '.join(columns)} FROM records WHERE run_id = ? ORDER BY seq", (run_id,)
             )
-            return [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+            return [{**dict.fromkeys(RECORD_COLUMNS), **dict(zip(columns, row, strict=True))}
+                    for row in cursor.fetchall()]
 
     def load_records(self, run_ids: str | Iterable[str]) -> pd.DataFrame:
         """Records of one run or several (column run_id tells them apart), with the same dtypes as
@@ -537,10 +555,11 @@ class Store:
         if not ids:
             return normalize_records_frame(pd.DataFrame(columns=list(RECORD_COLUMNS)))
         with self._using("read the run's records") as db:
+            columns = self._stored_columns(db)
             cursor = db.execute(
-                f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE run_id IN ({', '.join('?' * len(ids))}) "
+                f"SELECT {', '.join(columns)} FROM records WHERE run_id IN ({', '.join('?' * len(ids))}) "
                 "ORDER BY run_id, seq", ids)
-            frame = pd.DataFrame(cursor.fetchall(), columns=list(RECORD_COLUMNS))
+            frame = pd.DataFrame(cursor.fetchall(), columns=columns)
         return normalize_records_frame(frame)
 
     # --- export / import -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from cfai.errors import (
     StreamInterruptedError,
     scrub_secrets,
 )
-from cfai.result import Result
+from cfai.result import Result, model_input
 from cfai.sse import SSELimitError, SSEParser
 from cfai.token_timing import TokenEvent
 from cfai.transport import CallLimits, now
@@ -61,7 +61,7 @@ class Stream:
         assert response is not None
         parser = SSEParser()
         reader = shapes.StreamReader(reasoning_first=result.reasoning_first,
-                                     max_tokens=_int((result.request_body or {}).get("max_tokens")))
+                                     max_tokens=_int(model_input(result.request_body).get("max_tokens")))
         parts: list[str] = []
         timings = result.timings
         done = False

@@ -31,6 +31,7 @@ from cfai.config import (
 )
 
 _CLIENT_KEY = "_cfai_client"
+_GATEWAY_CHECK_KEY = "_cfai_gateway_check"  # (account, gateway, api base) -> GatewayCheck, checked once each
 _FIELDS = ("account_id", "api_token", "gateway_id", "gateway_token")
 # Tokens configured on the server (env vars, secrets.toml) stay on the server: a widget's value is sent to
 # the browser, so these are kept apart and the password fields only ever hold what the user typed there.
@@ -254,6 +255,8 @@ def connection_sidebar() -> Connection:
                 st.info(_needed_text(missing), icon=":material/key:")
             for field_name in ("account_id", "api_token", "gateway_id"):
                 _show_problems([p for p in problems if not p.missing], field_name)
+            if not problems and conn.gateway_id:
+                _show_gateway_check(conn)
             verify_label = "Verify token"
         if st.button(verify_label, key="cfg_verify", icon=":material/verified_user:", disabled=bool(problems),
                      width="stretch"):
@@ -295,15 +298,30 @@ def _verify(client: Client) -> None:
             st.sidebar.error(f"The local emulator at `{base}` did not answer: {err}", icon=":material/error:")
         return
     source = "the token you typed" if _value("cfg_api_token").strip() else "the server's token"
-    if result.ok and isinstance(result.output, dict) and result.output.get("status") == "active":
-        st.sidebar.success(f"Token is active ({source}, checked at {conn.api_base_url}).",
+    check = client.check_token()
+    if check.active:
+        st.sidebar.success(f"Token is active ({source}, checked at {conn.api_base_url}). {check.message}",
                            icon=":material/check_circle:")
-    elif result.ok:
-        status = (result.output or {}).get("status", "unknown") if isinstance(result.output, dict) else "unknown"
-        st.sidebar.warning(f"Token status: {status}. Create a new token with the Workers AI permission.")
+    elif check.status is not None:
+        st.sidebar.warning(f"{check.message} ({source})", icon=":material/warning:")
     else:
-        err = result.error
-        st.sidebar.error(f"{err}\n\n{err.hint}" if err else "Verification failed.", icon=":material/error:")
+        st.sidebar.error(f"{check.message} ({source})" + (f"\n\n{check.hint}" if check.hint else ""),
+                         icon=":material/error:")
+
+
+def _show_gateway_check(conn: Connection) -> None:
+    """Cloudflare mode: does the gateway exist (and is its authentication on)? Asked once per account, gateway
+    and base URL, so a typo in the Gateway ID shows here instead of failing at the first request."""
+    key = (conn.account_id, conn.gateway_id, conn.api_base_url)
+    checks = st.session_state.setdefault(_GATEWAY_CHECK_KEY, {})
+    if key not in checks:
+        checks[key] = get_client().check_gateway(deadline=min(conn.deadline_s, 10.0))
+    check = checks[key]
+    show = {"ok": st.caption, "info": st.info, "warning": st.warning, "error": st.error}[check.level]
+    if check.level == "ok":
+        show(f":material/check: {check.message}")
+    else:
+        show(check.message, icon=":material/hub:")
 
 
 def local_mode_notice(page: str) -> None:

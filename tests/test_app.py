@@ -100,6 +100,7 @@ def test_credentials_from_env_select_cloudflare_mode_and_stay_hidden(app_env, mo
     at.sidebar.button(key="cfg_verify").click().run()
     assert at.sidebar.success and not at.exception
     assert "Token is active (the server's token" in at.sidebar.success[0].value
+    assert "Account-owned API token, active" in at.sidebar.success[0].value  # which kind of token it is
     assert CANARY not in _all_text(at)
 
 

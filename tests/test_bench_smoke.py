@@ -25,6 +25,8 @@ FIGURES = {
     "history_first_load_s": ("s", "<"),
     "history_rerun_s": ("s", "<"),
     "classify_rerun_s": ("s", "<"),
+    "locust_2workers_rps": ("req/s", "track"),
+    "runner_hits_rps": ("req/s", "track"),
 }
 
 
@@ -32,7 +34,7 @@ FIGURES = {
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "results.json"
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=240)
     return proc, out
 
 
@@ -72,3 +74,6 @@ def test_no_request_failed_in_the_quick_run(quick_run):
     assert runner["concurrency_1"]["errors"] == runner["concurrency_16"]["errors"] == 0
     assert figures["emulator_rps"]["details"]["errors_or_not_hit"] == 0
     assert figures["history_rerun_s"]["details"]["exceptions"] == []  # the page ran cleanly throughout
+    locust = figures["locust_2workers_rps"]["details"]
+    assert locust["workers"] == 2 and locust["cpu_count"] and locust["locust"]["errors"] == 0
+    assert locust["locust"]["hits"] == locust["locust"]["measured"] > 0  # all cache hits, as the figure says

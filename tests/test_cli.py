@@ -253,3 +253,65 @@ def test_a_second_ctrl_c_stops_waiting_for_requests_in_flight(clean_env, tmp_pat
     assert summary["status"] == "cancelled" and len(server.requests) == 1  # nothing new was sent
     with Store(clean_env) as store:
         assert store.run_info(summary["run_id"]).status == "cancelled"
+
+
+# --- the lab's commands and cost, from the `cfai` command itself -----------------------------------------------
+def test_the_cfai_command_has_the_lab_commands(emulator, clean_env):
+    """`cfai sweep`, `cfai runs ...` and `--engine` are registered on cfai.cli's own parser (the console
+    script's entry point), not only on cfai.cli_lab's."""
+    code, out, err = run_cli("sweep", *emulator_args(emulator), "--model", CLASSIFIER, "--text", "x", "--n", "2",
+                             "--concurrencies", "1,2", "--json", "--quiet")
+    assert code == 0, err
+    swept = json.loads(out)
+    assert [s["load"] for s in swept["sweep"]["steps"] if s["route"] == "direct"] == [1, 2]
+    code, out, err = run_cli("runs", "list", "--json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)] == [swept["run_id"]]
+    code, out, err = run_cli("runs", "show", swept["run_id"], "--json")
+    assert code == 0 and json.loads(out)["sweep"]["steps"]
+    code, _, err = run_cli("compare", "--engine", "builtin", *emulator_args(emulator), "--model", CLASSIFIER,
+                           "--text", "x", "--n", "1", "--write-locustfile", "x.py", "--quiet")
+    assert code == 2 and "--write-locustfile needs --engine locust" in err
+
+
+def test_compare_json_carries_the_cost_with_the_catalogue_price(emulator, clean_env):
+    from cfai.pricing import ModelPrice
+
+    code, out, err = run_cli("compare", *emulator_args(emulator), "--prompt", "Price me", "--max-tokens", "16",
+                             "--n", "3", "--routes", "direct,gateway,unified", "--json", "--quiet")
+    assert code == 0, err
+    summary = json.loads(out)
+    cost = summary["cost"]
+    assert cost["price_source"] == "catalogue" and cost["price"]["source"] == "catalogue"
+    price = ModelPrice.from_dict(cost["price"])
+    with Store(clean_env) as store:
+        records = store.load_records(summary["run_id"])
+    direct = records.loc[(records["route"] == "direct") & ~records["warmup"]]
+    expected = (direct["tokens_in"] * price.input_per_m + direct["tokens_out"] * price.output_per_m) / 1e6
+    assert cost["routes"]["direct"]["cost_total_usd"] == pytest.approx(float(expected.sum()))
+    assert set(cost["cache_saved_by_route"]) == {"gateway", "unified"}
+    assert any("list price" in n.lower() or "invoice" in n.lower() for n in cost["notes"])
+    code, out, _ = run_cli("compare", *emulator_args(emulator), "--prompt", "Price me", "--max-tokens", "16",
+                           "--n", "1", "--routes", "direct", "--quiet")
+    assert code == 0 and "cost (list price: $" in out
+
+
+def test_a_custom_price_is_used_and_stored_with_the_run(emulator, clean_env):
+    code, out, err = run_cli("compare", *emulator_args(emulator), "--prompt", "Contract price", "--max-tokens", "8",
+                             "--n", "2", "--routes", "direct", "--price-in", "1", "--price-out", "2", "--json",
+                             "--quiet")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["cost"]["price_source"] == "custom"
+    assert (summary["cost"]["price"]["input_per_m"], summary["cost"]["price"]["output_per_m"]) == (1.0, 2.0)
+    with Store(clean_env) as store:
+        plan = store.get_plan(summary["run_id"])
+        records = store.load_records(summary["run_id"])
+        exported = json.loads(store.export_run(summary["run_id"], "json"))
+        copy = store.import_run(json.dumps(exported).encode(), "json")
+        assert store.get_plan(copy).price == plan.price  # the price travels with an export
+    assert plan.price["source"] == "custom" and plan.price["output_per_m"] == 2.0
+    measured = records.loc[~records["warmup"]]
+    expected = float((measured["tokens_in"] * 1 + measured["tokens_out"] * 2).sum() / 1e6)
+    assert summary["cost"]["routes"]["direct"]["cost_total_usd"] == pytest.approx(expected)
+    code, _, err = run_cli("compare", *emulator_args(emulator), "--n", "1", "--price-cached-in", "1", "--quiet")
+    assert code == 2 and "needs an input or an output price" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -103,7 +104,15 @@ def test_gateway_options_headers_and_validation():
     }
     assert GatewayOptions().headers() == {}
     assert GatewayOptions(cache_ttl=10).validate()
-    assert GatewayOptions(metadata={str(i): i for i in range(6)}).validate()
+    # More than five metadata entries: Cloudflare keeps the first five (custom-metadata.mdx), so do we, and say so.
+    many = GatewayOptions(metadata={str(i): i for i in range(7)})
+    assert many.validate() == []
+    assert json.loads(many.headers()["cf-aig-metadata"]) == {str(i): i for i in range(5)}
+    assert "'5', '6' not sent" in many.notices()[0]
+    assert GatewayOptions(collect_log=True).headers() == {"cf-aig-collect-log": "true"}
+    assert GatewayOptions(max_attempts=3, retry_delay_ms=500, backoff="linear").headers() == {
+        "cf-aig-max-attempts": "3", "cf-aig-retry-delay": "500", "cf-aig-backoff": "linear"}
+    assert GatewayOptions(max_attempts=6).validate() and GatewayOptions(backoff="random").validate()
 
 
 def test_connection_is_reused(client):

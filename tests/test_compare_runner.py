@@ -47,7 +47,7 @@ def test_plan_problems_are_explained():
         assert word in text
     with pytest.raises(ValueError):
         bad.validate()
-    assert ROUTES == ("direct", "gateway", "gateway-skip")
+    assert ROUTES == ("direct", "gateway", "gateway-skip", "unified")
 
 
 def test_plan_dict_round_trip_drops_secret_headers():

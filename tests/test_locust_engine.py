@@ -50,6 +50,19 @@ def test_two_workers_run_the_plan_and_land_in_history(emulator, tmp_path):
     assert meta.status == "complete" and meta.record_count == plan.total_requests and meta.name == "locust e2e"
     assert list(frame.columns) == list(RECORD_COLUMNS)
     assert frame["ttfb_ms"].notna().all() and frame["total_ms"].notna().all()
+    # The history keeps the token timing the workers measured (the same Record fields as the built-in runner).
+    assert frame["stream_tokens"].eq(8).all() and frame["tpot_ms"].notna().all()
+    assert frame["itl_p99_ms"].notna().all() and frame["first_answer_ms"].notna().all()
+
+
+def test_the_engine_drives_the_runner_through_its_public_api():
+    import inspect
+
+    import cfai.locust_engine as engine
+
+    source = inspect.getsource(engine)
+    for private in ("._execute", "._now", "._t0", "._record("):
+        assert private not in source, private
 
 
 def test_compare_and_sweep_with_engine_locust(emulator, tmp_path, monkeypatch):

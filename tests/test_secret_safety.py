@@ -289,7 +289,9 @@ def client_errors(canary_emulator, locked_emulator) -> dict[str, str]:
             keep(f"bad input {route}", c.run(LLM, {"prompt": 5}, route=route))
         keep("read timeout", c.run(SST2, {"text": "x"}, extra_headers={"x-emulator-delay-ms": "1500"},
                                    timeout=(2, 0.2)))
-    with Client(conn(canary_emulator, gateway_token=None)) as c:
+    # Without a gateway token the API token (the canary) is sent as cf-aig-authorization and accepted; a wrong
+    # gateway token is refused with 2009, the canary still on the request.
+    with Client(conn(canary_emulator, gateway_token="not-the-gateway-token")) as c:
         keep("gateway 2009", c.run(SST2, {"text": "x"}, route="gateway"))
     with Client(conn(locked_emulator)) as c:
         keep("401 direct", c.run(SST2, {"text": "x"}))
@@ -508,4 +510,7 @@ def test_a_session_that_changes_a_base_url_must_bring_its_own_token(app_env, can
         assert any("/workers-ai/" in r["path"] for r in other.requests), "a gateway call went there"
         assert any(r["authorization"] == f"Bearer {own}" for r in other.requests)
         assert not find_leaks({"requests to the other host": seen})
-        assert not any(r["cf-aig-authorization"] for r in other.requests), "the server's gateway token stayed"
+        # The gateway URL carries the session's own API token as cf-aig-authorization (no gateway token typed),
+        # never the server's gateway token.
+        assert {r["cf-aig-authorization"] for r in other.requests} <= {None, f"Bearer {own}"}, \
+            "the server's gateway token stayed"
