@@ -93,7 +93,6 @@ Route = Literal[ROUTES]  # type: ignore[valid-type]  # the runner's route names,
 
 def _price(value: dict[str, Any]) -> dict[str, Any]:
     """The run's price, as `ModelPrice.to_dict()` wrote it (non-negative finite figures, a model id)."""
-    from cfai.pricing import ModelPrice, PriceError
 
     _json_body(value)
     try:
@@ -137,13 +136,6 @@ def _unique(routes: list[str]) -> list[str]:
 HeaderValue = Annotated[str, Field(max_length=1000, pattern=r"^[^\r\n\x00]*$")]
 
 
-def _price(value: dict[str, Any]) -> dict[str, Any]:
-    """A custom price stored with the run: what `ModelPrice.from_dict` accepts (finite, non-negative)."""
-    _json_body(value)
-    try:
-        return ModelPrice.from_dict(value).to_dict()
-    except PriceError as exc:
-        raise ValueError(str(exc)) from None
 
 
 class PlanIn(BaseModel):

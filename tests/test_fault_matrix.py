@@ -232,7 +232,7 @@ def assert_clear_message(at, error: type[CloudflareError], step: str, marker: st
     does not count); no exception element and no traceback in any text."""
     assert not at.exception, f"{step}: {at.exception}"
     # Server text is shown Markdown-escaped (cfai.safe_markdown); compare what a person reads.
-    shown = [re.sub(r"\\([^\w\s])", r"\1", e.value) for e in at.error]
+    shown = [re.sub(r"\\([^A-Za-z0-9\s])", r"\1", e.value) for e in at.error]
     # The playground words its own advice for a chat (one request: no concurrency; which timeout fired); a
     # failure kept without its error object (a batch row) shows its kind's default hint.
     hints = (expected_hint(error), error.default_hint, *CHAT_HINTS.get(error.kind, ()))
