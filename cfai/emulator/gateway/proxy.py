@@ -55,7 +55,8 @@ T = TypeVar("T")
 __all__ = ["ENDPOINTS", "GatewayRuntime", "Target", "close_gateway", "gateway_error", "gateway_routes",
            "get_runtime", "proxy_request"]
 
-# Gateway error codes. 2001, 2003 and 2009 are Cloudflare's; the others are this emulator's choice.
+# Gateway error codes. 2003 and 2009 are Cloudflare's (observed); 2001 and the rest are this emulator's choice
+# (docs/PROTOCOL.md 3.6 and 6).
 CODE_BAD_GATEWAY_ID = 2001
 CODE_BAD_HEADER = 2002
 CODE_RATE_LIMITED = 2003
