@@ -19,6 +19,8 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
 SST2 = "@cf/huggingface/distilbert-sst-2-int8"
 AUTH = {"Authorization": "Bearer test-token"}
+# The `default` gateway has authentication on (manage-gateway.mdx): its requests carry cf-aig-authorization.
+GW_AUTH = {"cf-aig-authorization": "Bearer test-token"}
 TIMEOUT = 10
 
 
@@ -129,16 +131,16 @@ def test_what_misses(emulator, session):
 def test_default_gateway_caches_only_when_asked(emulator, session):
     url, body = gw_url(emulator.base_url, gateway="default"), unique_prompt()
     for _ in range(3):
-        assert post(session, url, body).headers["cf-aig-cache-status"] == "MISS"
-    ttl = {"cf-aig-cache-ttl": "60"}
+        assert post(session, url, body, GW_AUTH).headers["cf-aig-cache-status"] == "MISS"
+    ttl = {**GW_AUTH, "cf-aig-cache-ttl": "60"}
     assert post(session, url, body, ttl).headers["cf-aig-cache-status"] == "MISS"
     assert post(session, url, body, ttl).headers["cf-aig-cache-status"] == "HIT"
     # Without the header the request does not use the cache at all on a gateway with caching off.
-    assert post(session, url, body).headers["cf-aig-cache-status"] == "MISS"
+    assert post(session, url, body, GW_AUTH).headers["cf-aig-cache-status"] == "MISS"
 
 
 def test_cache_key_caches_with_caching_off(emulator, session):
-    url, key = gw_url(emulator.base_url, gateway="default"), {"cf-aig-cache-key": uuid.uuid4().hex}
+    url, key = gw_url(emulator.base_url, gateway="default"), {**GW_AUTH, "cf-aig-cache-key": uuid.uuid4().hex}
     first = post(session, url, unique_prompt(), key)
     second = post(session, url, unique_prompt(), key)  # another body, same key: the key decides
     assert first.headers["cf-aig-cache-status"] == "MISS" and second.headers["cf-aig-cache-status"] == "HIT"
@@ -240,7 +242,7 @@ def test_broken_and_abandoned_streams(emulator, session):
     body = {"prompt": uuid.uuid4().hex, "stream": True, "max_tokens": 60}
     # Upstream drops the connection mid-stream: the client's connection breaks too, the log says failed.
     with pytest.raises(requests.exceptions.ChunkedEncodingError), session.post(
-        url, json=body, headers={**AUTH, "x-emulator-fault": "drop-stream"}, stream=True, timeout=TIMEOUT
+        url, json=body, headers={**AUTH, **GW_AUTH, "x-emulator-fault": "drop-stream"}, stream=True, timeout=TIMEOUT
     ) as r:
         dropped_id = r.headers["cf-aig-log-id"]
         for _ in r.iter_lines(chunk_size=None):
@@ -248,7 +250,7 @@ def test_broken_and_abandoned_streams(emulator, session):
     assert wait_for_log(emulator.base_url, "default", dropped_id)["success"] is False
     # The client goes away after the first event: upstream is closed and the request logged as failed.
     with requests.Session() as s2:
-        r = s2.post(url, json=body, headers=AUTH, stream=True, timeout=TIMEOUT)
+        r = s2.post(url, json=body, headers={**AUTH, **GW_AUTH}, stream=True, timeout=TIMEOUT)
         left_id = r.headers["cf-aig-log-id"]
         next(r.iter_lines(chunk_size=None))
         r.close()
@@ -261,7 +263,6 @@ def test_broken_and_abandoned_streams(emulator, session):
     {"cf-aig-cache-ttl": "59"},
     {"cf-aig-cache-ttl": "2592001"},
     {"cf-aig-cache-ttl": "a while"},
-    {"cf-aig-metadata": '{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}'},
     {"cf-aig-metadata": '{"nested": {"x": 1}}'},
     {"cf-aig-metadata": "not json"},
 ])
@@ -275,12 +276,12 @@ def test_bad_gateway_headers_answer_400(emulator, session, headers):
 def test_request_timeout_to_first_byte(emulator, session):
     started = time.perf_counter()
     r = post(session, gw_url(emulator.base_url, gateway="default"), unique_prompt(),
-             {"cf-aig-request-timeout": "150", "x-emulator-fault": "timeout"})
+             {**GW_AUTH, "cf-aig-request-timeout": "150", "x-emulator-fault": "timeout"})
     assert_gateway_error(r, 408, 2008)
     assert time.perf_counter() - started < 3
     # A generous timeout changes nothing.
     ok = post(session, gw_url(emulator.base_url, gateway="default"), unique_prompt(),
-              {"cf-aig-request-timeout": "5000"})
+              {**GW_AUTH, "cf-aig-request-timeout": "5000"})
     assert ok.status_code == 200
 
 
@@ -303,7 +304,7 @@ def test_upstream_errors_relayed_and_not_cached(emulator, session):
 
 def test_retries_give_up_with_the_last_answer(emulator, session):
     r = post(session, gw_url(emulator.base_url, gateway="default"), unique_prompt(),
-             {"x-emulator-fault": "503", "cf-aig-max-attempts": "3", "cf-aig-retry-delay": "10"})
+             {**GW_AUTH, "x-emulator-fault": "503", "cf-aig-max-attempts": "3", "cf-aig-retry-delay": "10"})
     assert r.status_code == 503 and r.json()["success"] is False
 
 
@@ -360,21 +361,43 @@ def test_authenticated_gateway_with_an_api_token(own_emulator, session):
     assert r.status_code == 401
 
 
-def test_strict_gateways(own_emulator, session):
-    h = own_emulator(strict_gateways=True)
+def test_only_the_default_gateway_is_created_on_first_use(own_emulator, session):
+    h = own_emulator()
     body = {"text": "hello"}
+    # Any other unknown id must be created first.
     assert_gateway_error(post(session, gw_url(h.base_url, gateway="nobody-made-me", model=SST2), body), 400, 2001)
-    assert post(session, gw_url(h.base_url, gateway="default", model=SST2), body).status_code == 200
+    assert requests.get(mgmt_url(h.base_url, "/nobody-made-me"), timeout=TIMEOUT).status_code == 404
+    assert_gateway_error(post(session, gw_url(h.base_url, gateway="Not--Valid", model=SST2), {}), 400, 2001)
+    # `default` does not exist until an authenticated request uses it; an unauthenticated one does not create it.
+    assert requests.get(mgmt_url(h.base_url, "/default"), timeout=TIMEOUT).status_code == 404
+    assert_gateway_error(post(session, gw_url(h.base_url, gateway="default", model=SST2), body), 401, 2009)
+    assert requests.get(mgmt_url(h.base_url, "/default"), timeout=TIMEOUT).status_code == 404
+    assert post(session, gw_url(h.base_url, gateway="default", model=SST2), body, GW_AUTH).status_code == 200
+    gw = requests.get(mgmt_url(h.base_url, "/default"), timeout=TIMEOUT).json()["result"]
+    assert (gw["authentication"], gw["collect_logs"], gw["cache_ttl"], gw["is_default"]) == (True, True, None, True)
+    assert gw["rate_limiting_limit"] is None and gw["rate_limiting_interval"] is None
+    # Deleted, it comes back on the next authenticated request.
+    assert requests.delete(mgmt_url(h.base_url, "/default"), timeout=TIMEOUT).status_code == 200
+    assert post(session, gw_url(h.base_url, gateway="default", model=SST2), body, GW_AUTH).status_code == 200
+    assert requests.get(mgmt_url(h.base_url, "/default"), timeout=TIMEOUT).status_code == 200
+    # `demo` is there from the start, authentication off, caching on; a created gateway works at once.
+    demo = requests.get(mgmt_url(h.base_url, "/demo"), timeout=TIMEOUT).json()["result"]
+    assert (demo["authentication"], demo["cache_ttl"]) == (False, 300)
+    assert post(session, gw_url(h.base_url, gateway="demo", model=SST2), body).status_code == 200
     gid = create_gateway(h.base_url)
     assert post(session, gw_url(h.base_url, gateway=gid, model=SST2), body).status_code == 200
 
 
-def test_gateways_are_created_on_first_use(emulator, session):
+def test_lenient_gateways_create_any_id_on_first_use(own_emulator, session):
+    h = own_emulator(lenient_gateways=True)
     gid = f"fresh-{uuid.uuid4().hex[:8]}"
-    assert post(session, gw_url(emulator.base_url, gateway=gid, model=SST2), {"text": "x"}).status_code == 200
-    r = requests.get(mgmt_url(emulator.base_url, f"/{gid}"), timeout=TIMEOUT)
-    assert r.status_code == 200 and r.json()["result"]["cache_ttl"] == 0
-    assert_gateway_error(post(session, gw_url(emulator.base_url, gateway="Not--Valid", model=SST2), {}), 400, 2001)
+    assert post(session, gw_url(h.base_url, gateway=gid, model=SST2), {"text": "x"}).status_code == 200
+    r = requests.get(mgmt_url(h.base_url, f"/{gid}"), timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json()["result"]["cache_ttl"] is None
+    assert r.json()["result"]["authentication"] is False
+    assert_gateway_error(post(session, gw_url(h.base_url, gateway="Not--Valid", model=SST2), {}), 400, 2001)
+    # `default` keeps Cloudflare's settings even then.
+    assert_gateway_error(post(session, gw_url(h.base_url, gateway="default", model=SST2), {"text": "x"}), 401, 2009)
 
 
 # --- logs ----------------------------------------------------------------------------------------------
@@ -395,7 +418,9 @@ def test_logs_content_filters_order_and_pages(emulator, session):
     by_id = {r["id"]: r for r in rows}
     miss, hit = by_id[first.headers["cf-aig-log-id"]], by_id[second.headers["cf-aig-log-id"]]
     assert miss["cached"] is False and hit["cached"] is True
-    assert miss["metadata"] == meta and miss["event_id"] == "ev-1"
+    # metadata is a string holding JSON (SDK 5.9 LogListResponse); the event id is not a field of the row.
+    assert isinstance(miss["metadata"], str) and json.loads(miss["metadata"]) == meta and "event_id" not in miss
+    assert hit["metadata"] is None
     for row in (miss, hit):
         assert row["model"] == LLAMA and row["provider"] == "workers-ai" and row["status_code"] == 200
         assert row["success"] is True and row["tokens_in"] > 0 and row["tokens_out"] > 0
@@ -406,11 +431,8 @@ def test_logs_content_filters_order_and_pages(emulator, session):
     failed = logs(emulator.base_url, gid, success="false")["result"]
     assert len(failed) == 1 and failed[0]["status_code"] == 500
     assert len(logs(emulator.base_url, gid, model=SST2)["result"]) == 1
-    assert [r["id"] for r in logs(emulator.base_url, gid, event_id="ev-1")["result"]] == [miss["id"]]
     asc = logs(emulator.base_url, gid, direction="asc")["result"]
     assert asc[0]["id"] == miss["id"]
-    slowest = logs(emulator.base_url, gid, order_by="duration", direction="desc", per_page=1)
-    assert slowest["result"][0]["duration"] == max(r["duration"] for r in rows)
     page2 = logs(emulator.base_url, gid, page=2, per_page=3)
     assert page2["result_info"] == {"page": 2, "per_page": 3, "count": 1, "total_count": 4}
     future = logs(emulator.base_url, gid, start_date="2999-01-01T00:00:00Z")
@@ -441,9 +463,7 @@ def test_gateway_crud(emulator):
     assert r.status_code == 200
     created = r.json()["result"]
     assert created["id"] == gid and created["cache_ttl"] == 600 and created["collect_logs"] is True
-    assert set(created) == {"id", "cache_ttl", "cache_invalidate_on_update", "collect_logs",
-                            "rate_limiting_limit", "rate_limiting_interval", "rate_limiting_technique",
-                            "authentication", "created_at", "modified_at"}
+    assert created["account_id"] == ACCOUNT and created["is_default"] is False
     dup = requests.post(mgmt_url(base), json={"id": gid}, timeout=TIMEOUT)
     assert dup.status_code == 400 and dup.json()["success"] is False
     for bad in ({"id": "Bad Id"}, {"id": "ok-id-" + uuid.uuid4().hex[:6], "cache_ttl": -5}, {}):
@@ -452,8 +472,8 @@ def test_gateway_crud(emulator):
 
     listed = requests.get(mgmt_url(base), params={"per_page": 100}, timeout=TIMEOUT).json()
     ids = [g["id"] for g in listed["result"]]
-    assert {"default", "demo", gid} <= set(ids)
-    assert listed["result_info"]["total_count"] >= 3 and listed["result_info"]["page"] == 1
+    assert {"demo", gid} <= set(ids)
+    assert listed["result_info"]["total_count"] >= 2 and listed["result_info"]["page"] == 1
     found = requests.get(mgmt_url(base), params={"search": gid[5:]}, timeout=TIMEOUT).json()["result"]
     assert [g["id"] for g in found] == [gid]
 
@@ -585,7 +605,7 @@ def test_hostile_bodies_through_the_gateway_answer_400_and_the_logs_stay_readabl
                                  '{"id": "caf\\udc00e"}', '{"id": "x", "cache_ttl": 1e400}'])
 def test_hostile_management_bodies_answer_400(emulator, raw):
     status, body = raw_post(emulator.port, f"/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways", raw.encode())
-    assert status == 400 and body["errors"][0]["code"] == 7001, body
+    assert status == 400 and body["errors"][0]["code"] == 4901, body
 
 
 @pytest.mark.parametrize("metadata", ['{"a": ' + "[" * 5000 + "]" * 5000 + "}", '{"a": "\\ud800"}'])
@@ -606,8 +626,10 @@ def test_the_gateway_log_is_bounded_in_bytes_as_well_as_in_entries(own_emulator,
     runtime = h.state.extras["gateway"]
     assert 0 < runtime.logs.bytes_used <= budget
     page = logs(h.base_url, gid, per_page=100)
-    kept = [row["event_id"] for row in page["result"]]
-    assert 10 <= page["result_info"]["total_count"] < 100 and "event-99" in kept and "event-0" not in kept
+    assert 10 <= page["result_info"]["total_count"] < 100
+    newest = logs(h.base_url, gid, **{"filters.key": "event_id", "filters.operator": "eq", "filters.value": "event-99"})
+    oldest = logs(h.base_url, gid, **{"filters.key": "event_id", "filters.operator": "eq", "filters.value": "event-0"})
+    assert newest["result_info"]["total_count"] == 1 and oldest["result_info"]["total_count"] == 0
 
 
 def test_a_simulated_network_round_trip_once_per_request_on_both_routes(own_emulator, session):

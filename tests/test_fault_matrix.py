@@ -88,7 +88,8 @@ def locked() -> Iterator:
     handle = start_emulator(port=0, speed=50, api_token=TOKEN, allow_faults=True, strict_accounts=True)
     admin = f"{handle.base_url}/client/v4/accounts/{ACCOUNT}/ai-gateway/gateways"
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    for settings in ({"id": AUTH_GATEWAY, "authentication": True},
+    # Only `default` is created on first use (as on Cloudflare): the open gateway is created here too.
+    for settings in ({"id": OPEN_GATEWAY}, {"id": AUTH_GATEWAY, "authentication": True},
                      {"id": LIMITED_GATEWAY, "rate_limiting_limit": 1, "rate_limiting_interval": 3600}):
         response = requests.post(admin, json=settings, headers=auth, timeout=5)
         assert response.status_code == 200, response.text

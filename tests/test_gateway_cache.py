@@ -6,8 +6,14 @@ import pytest
 
 from cfai.emulator.gateway.cache import TTLCache, cache_key, canonical_body
 from cfai.emulator.gateway.config import ConfigError, GatewayStore, validate_settings
-from cfai.emulator.gateway.headers import HeaderError, StreamUsage, parse_request_options, usage_tokens
-from cfai.emulator.gateway.logs import LogEntry, LogQuery, LogStore, new_log_id, parse_time
+from cfai.emulator.gateway.headers import (
+    HeaderError,
+    RetryDefaults,
+    StreamUsage,
+    parse_request_options,
+    usage_tokens,
+)
+from cfai.emulator.gateway.logs import LogEntry, LogFilter, LogQuery, LogStore, new_log_id, parse_time
 from cfai.emulator.gateway.ratelimit import RateLimiter
 
 
@@ -165,11 +171,19 @@ def test_log_query_filters_order_and_pages():
     assert total == 10 and all(e.cached for e in rows)
     rows, total = logs.query("g", LogQuery(success=False, model="y", per_page=50))
     assert {e.id for e in rows} == {"id10", "id15", "id20", "id25"}
-    rows, _ = logs.query("g", LogQuery(order_by="duration", direction="asc", per_page=3))
-    assert [e.duration for e in rows] == [71, 72, 73]
+    rows, _ = logs.query("g", LogQuery(ranges={"duration": (None, 73)}, direction="asc", per_page=50))
+    assert sorted(e.duration for e in rows) == [71, 72, 73]
+    rows, _ = logs.query("g", LogQuery(order_by="cached", direction="desc", per_page=10))
+    assert all(e.cached for e in rows) and len(rows) == 10
+    rows, _ = logs.query("g", LogQuery(order_by="success", direction="asc", per_page=6))
+    assert [e.success for e in rows] == [False] * 6
     rows, total = logs.query("g", LogQuery(start_ts=1005, end_ts=1009, per_page=50))
     assert total == 5
-    assert [e.id for e in logs.query("g", LogQuery(event_id="e7"))[0]] == ["id7"]
+    assert [e.id for e in logs.query("g", LogQuery(filters=[LogFilter("event_id", "eq", ("e7",))]))[0]] == ["id7"]
+    assert logs.query("g", LogQuery(filters=[LogFilter("event_id", "neq", ("e7",))]))[1] == 29
+    assert logs.query("g", LogQuery(filters=[LogFilter("duration", "gt", ("95",))]))[1] == 5
+    assert logs.query("g", LogQuery(filters=[LogFilter("model", "eq", ("x", "y")),
+                                             LogFilter("cached", "eq", ("true",))]))[1] == 10
 
 
 def test_log_ids_and_times():
@@ -178,7 +192,8 @@ def test_log_ids_and_times():
     assert parse_time("2024-01-01T00:00:00Z") == 1704067200.0
     assert parse_time("1704067200") == 1704067200.0
     e = _entry(1, metadata={"k": "v"}).to_api()
-    assert e["created_at"].endswith("Z") and "created_ts" not in e and e["metadata"] == {"k": "v"}
+    assert e["created_at"].endswith("Z") and "created_ts" not in e and e["metadata"] == '{"k":"v"}'
+    assert _entry(2).to_api()["metadata"] is None and "gateway_id" not in e and "event_id" not in e
 
 
 # --- request headers -----------------------------------------------------------------------------------
@@ -192,7 +207,27 @@ def test_parse_request_options():
     assert (o.cache_ttl, o.skip_cache, o.cache_key, o.collect_log, o.event_id) == (3600, True, "k", False, "ev")
     assert o.metadata == {"user": "u1", "n": 3, "ok": True} and o.request_timeout_ms == 2500
     assert [o.retry_wait_s(i) for i in (1, 2, 3)] == [0.1, 0.2, 0.4]
-    assert parse_request_options({}).collect_log is True
+    assert parse_request_options({}).collect_log is None  # the gateway's own setting decides
+    assert parse_request_options({"cf-aig-collect-log": "true"}).collect_log is True
+
+
+def test_old_header_names_and_metadata_past_five_entries():
+    o = parse_request_options({"cf-skip-cache": "true", "cf-cache-ttl": "120"})
+    assert (o.skip_cache, o.cache_ttl) == (True, 120)
+    # The cf-aig-* name wins over the old one.
+    assert parse_request_options({"cf-cache-ttl": "120", "cf-aig-cache-ttl": "600"}).cache_ttl == 600
+    with pytest.raises(HeaderError):
+        parse_request_options({"cf-cache-ttl": "5"})
+    o = parse_request_options({"cf-aig-metadata": '{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":{"x":1}}'})
+    assert o.metadata == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}  # the first five kept, the rest ignored
+
+
+def test_gateway_retry_settings_are_the_defaults_headers_override():
+    d = RetryDefaults(max_attempts=4, delay_ms=500, backoff="linear")
+    o = parse_request_options({}, d)
+    assert (o.max_attempts, o.retry_delay_ms, o.backoff) == (4, 500, "linear")
+    o = parse_request_options({"cf-aig-max-attempts": "2", "cf-aig-retry-delay": "0", "cf-aig-backoff": "constant"}, d)
+    assert (o.max_attempts, o.retry_delay_ms, o.backoff) == (2, 0, "constant")
 
 
 @pytest.mark.parametrize("headers", [
@@ -201,7 +236,6 @@ def test_parse_request_options():
     {"cf-aig-cache-ttl": "soon"},
     {"cf-aig-metadata": "[1]"},
     {"cf-aig-metadata": "{bad"},
-    {"cf-aig-metadata": '{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}'},
     {"cf-aig-metadata": '{"nested": {"x": 1}}'},
     {"cf-aig-skip-cache": "maybe"},
     {"cf-aig-max-attempts": "6"},
@@ -216,6 +250,11 @@ def test_usage_from_bodies_and_streams():
     assert usage_tokens({"result": {"usage": {"prompt_tokens": 3, "completion_tokens": 5}}}) == (3, 5)
     assert usage_tokens({"usage": {"prompt_tokens": 1, "completion_tokens": 2}}) == (1, 2)
     assert usage_tokens({"result": [1]}) == (None, None)
+    # Responses-shaped usage (gpt-oss), whole, in the envelope, and in the final stream event.
+    responses_usage = {"input_tokens": 11, "output_tokens": 40, "total_tokens": 51}
+    assert usage_tokens({"object": "response", "usage": responses_usage}) == (11, 40)
+    assert usage_tokens({"result": {"output": [], "usage": responses_usage}}) == (11, 40)
+    assert usage_tokens({"type": "response.completed", "response": {"usage": responses_usage}}) == (11, 40)
     s = StreamUsage()
     for chunk in (b'data: {"response":"hi"}\n\ndata: {"response":"","us', b'age":{"prompt_tokens":7,',
                   b'"completion_tokens":9}}\n\ndata: [DONE]\n\n'):
@@ -226,11 +265,14 @@ def test_usage_from_bodies_and_streams():
 # --- gateway settings ----------------------------------------------------------------------------------
 def test_gateway_store_presets_and_validation():
     store = GatewayStore(max_gateways=4, clock=Clock())  # the two presets count
-    assert store.get("acct", "default").cache_ttl == 0
-    assert store.get("acct", "demo").cache_ttl == 300
-    assert store.resolve("acct", "new-one", create=False) is None
-    assert store.resolve("acct", "new-one", create=True).id == "new-one"
-    assert store.resolve("acct", "Bad--Id", create=True) is None
+    assert store.get("acct", "default") is None  # created on first use only
+    default = store.resolve("acct", "default")
+    assert default is not None and default.authentication and default.collect_logs and default.ttl == 0
+    assert store.get("acct", "demo").cache_ttl == 300 and not store.get("acct", "demo").authentication
+    assert store.resolve("acct", "new-one") is None
+    assert store.resolve("acct", "new-one", lenient=True).id == "new-one"
+    assert not store.get("acct", "new-one").authentication
+    assert store.resolve("acct", "Bad--Id", lenient=True) is None
     for bad in ("", "-x", "x-", "a--b", "UPPER", "x" * 65):
         with pytest.raises(ConfigError):
             store.create("acct", bad, {})
@@ -244,12 +286,13 @@ def test_gateway_store_presets_and_validation():
     assert store.get("acct", "third").generation == gen
     store.update("acct", "third", {"cache_invalidate_on_update": True})
     assert store.get("acct", "third").generation != gen
-    assert [g.id for g in store.list("other")] == ["default", "demo"]
+    assert [g.id for g in store.list("other")] == ["demo"]
 
 
 @pytest.mark.parametrize("settings", [
     {"cache_ttl": -1}, {"cache_ttl": "60"}, {"cache_ttl": 2592001}, {"collect_logs": "yes"},
-    {"rate_limiting_technique": "leaky"}, {"rate_limiting_limit": True},
+    {"rate_limiting_technique": "leaky"}, {"rate_limiting_limit": True}, {"retry_max_attempts": 6},
+    {"retry_delay": 5001}, {"retry_backoff": "random"}, {"log_management_strategy": "KEEP"},
 ])
 def test_bad_settings(settings):
     with pytest.raises(ConfigError):

@@ -111,10 +111,17 @@ def test_ttfb_metric_and_log_scale_redraw_without_rerunning(app):
     assert len(store.list_runs()) == 1  # display options never start another run
 
 
-def test_no_hits_explains_the_usual_causes(app):
+def test_no_hits_explains_the_usual_causes(app, emulator):
+    import requests
+
+    # A gateway with caching off, as `default` is on Cloudflare (which also needs cf-aig-authorization, and
+    # only `default` is created on first use): made through the emulator's gateway API.
+    gateways = f"{emulator.base_url}/client/v4/accounts/local/ai-gateway/gateways"
+    made = requests.post(gateways, json={"id": "no-cache"}, timeout=10)
+    assert made.status_code == 200 or "already exists" in made.text, made.text  # the session emulator is shared
     at = _open_compare(app)
     _set_plan(at, n=3, routes=("gateway",), cmp_send_ttl=False)
-    _use_gateway(at, "default")  # caching off there, as on Cloudflare
+    _use_gateway(at, "no-cache")
     _run(at)
     warning = " ".join(w.value for w in at.warning)
     assert "never answered from its cache" in warning

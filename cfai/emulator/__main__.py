@@ -22,7 +22,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--api-token", default=None, help=f"require this bearer token (or set {TOKEN_ENV})")
     p.add_argument("--seed", type=int, default=0, help="default seed of the text simulator")
     p.add_argument("--allow-faults", action="store_true", help="honour x-emulator-fault / x-emulator-delay-ms")
-    p.add_argument("--strict-gateways", action="store_true", help="unknown gateway ids answer 2001")
+    p.add_argument("--lenient-gateways", action="store_true",
+                   help="create any gateway id on first use, authentication off (by default only `default` is "
+                        "created, with authentication on, as on Cloudflare; `demo` always exists)")
+    p.add_argument("--no-legacy-logs", action="store_true",
+                   help="answer the gateway logs API as for an account without Legacy Logs (404/4903)")
     p.add_argument("--strict-accounts", action="store_true",
                    help="account ids that are not 32 lowercase hex answer 404/7003, as on Cloudflare")
     p.add_argument("--upstream-openai", default=None, metavar="URL",
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         handle = start_emulator(
             host=args.host, port=args.port, speed=args.speed,
             api_token=args.api_token or os.environ.get(TOKEN_ENV) or None,
-            seed=args.seed, allow_faults=args.allow_faults, strict_gateways=args.strict_gateways,
+            seed=args.seed, allow_faults=args.allow_faults, lenient_gateways=args.lenient_gateways,
+            legacy_logs=not args.no_legacy_logs,
             strict_accounts=args.strict_accounts,
             upstream_openai=args.upstream_openai, upstream_model=args.upstream_model,
             rate_limits=not args.no_rate_limits, busy_threshold=args.busy_threshold,

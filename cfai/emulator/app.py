@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from cfai.emulator import classification
 from cfai.emulator.envelope import INTERNAL, METHOD_NOT_ALLOWED, cf_error, no_route
 from cfai.emulator.gateway import close_gateway, gateway_routes, get_runtime
+from cfai.emulator.gateway.unified import with_unified_route
 from cfai.emulator.logs import install_loop_handler
 from cfai.emulator.middleware import EmulatorMiddleware, ErrorEnvelopeMiddleware, NetworkDelayMiddleware
 from cfai.emulator.state import EmulatorState
@@ -40,7 +41,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(state: EmulatorState) -> Starlette:
     workers_ai = WorkersAI(state)
-    routes: list[BaseRoute] = [*workers_ai.routes(), *gateway_routes(state)]
+    routes: list[BaseRoute] = [*with_unified_route(state, workers_ai.routes()), *gateway_routes(state)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

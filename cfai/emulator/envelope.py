@@ -23,7 +23,13 @@ TOO_LARGE = 3006
 TIMEOUT = 3007
 CAPACITY = 3040
 INTERNAL = 5000
-UPSTREAM_UNAVAILABLE = 5016  # emulator's own: the configured upstream OpenAI-compatible server failed
+# Emulator-only codes (docs/PROTOCOL.md section 6): one block, 4900-4909, that no Cloudflare table uses, so a
+# code never means two things and never reads as one of Cloudflare's (5016 is "Model agreement", 7001
+# "Method not allowed", 7000-7003 the v4 routing errors).
+UPSTREAM_UNAVAILABLE = 4900  # the configured upstream OpenAI-compatible server failed
+ADMIN_BAD_REQUEST = 4901  # a gateway management / logs API request with a bad field or parameter
+ADMIN_NOT_FOUND = 4902  # no such gateway or log in the management / logs API
+LOGS_UNAVAILABLE = 4903  # the logs API on an account without Legacy Logs (emulator option)
 
 BACKEND_HEADER = "cf-emulator-backend"
 # The simulated network round trip this response paid, in ms (only the emulator sends it; see middleware).

@@ -1,9 +1,9 @@
 """Workers AI routes added for issue 12: `POST /ai/v1/responses` and `POST /ai/run` with the model in the body.
 
 `/ai/run` with `{"model", "input"}` (docs/PROTOCOL.md 1 and 3.2) needs `cf-aig-gateway-id` for `@cf/` models:
-it is the unified gateway route. Until the emulator's gateway serves that route (issue 12 point 3), a request
-carrying the header is answered as the direct `ai/run/{model}` route would answer it; without the header the
-emulator refuses it with 400 (Cloudflare's answer is undocumented; emulator choice).
+it is the unified gateway route, served by the gateway (`cfai.emulator.gateway.unified` takes every request
+carrying the header). What reaches this handler has no header: a `@cf/` model is refused with 400 (Cloudflare's
+answer is undocumented; emulator choice), any other model is run as `ai/run/{model}` would run it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from cfai.emulator.envelope import InputError, bad_input, no_such_model
+from cfai.emulator.gateway.headers import GATEWAY_ID_HEADER
 from cfai.emulator.models_catalog import TEXT_GENERATION, get_model
 from cfai.emulator.workers_ai_limits import admitted
 
 if TYPE_CHECKING:
     from cfai.emulator.workers_ai import WorkersAI
 
-GATEWAY_ID_HEADER = "cf-aig-gateway-id"
 
 
 def extra_routes(wa: WorkersAI, base: str) -> list[BaseRoute]:

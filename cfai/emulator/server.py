@@ -115,7 +115,8 @@ def start_emulator(
     api_token: str | None = None,
     seed: int = 0,
     allow_faults: bool = False,
-    strict_gateways: bool = False,
+    lenient_gateways: bool = False,
+    legacy_logs: bool = True,
     strict_accounts: bool = False,
     upstream_openai: str | None = None,
     upstream_model: str | None = None,
@@ -131,6 +132,10 @@ def start_emulator(
     """Start the emulator in a background thread; returns once its socket accepts connections.
 
     port=0 picks a free port (see `.port` / `.base_url`). `speed` divides every simulated latency.
+    Gateways as on Cloudflare: `default` is created on first use with authentication on (send
+    `cf-aig-authorization: Bearer <token>`), `demo` (5-minute cache, authentication off) always exists, and any
+    other id must be created first; `lenient_gateways` creates any id on first use, authentication off.
+    `legacy_logs=False` answers the logs API as for an account without Legacy Logs.
     By default any account id is accepted (local mode uses 'local'); `strict_accounts` answers a malformed one
     with Cloudflare's 404/7003, as a wrong account id does on the real API. `rate_limits=False` lifts Workers AI's
     per-minute limits (benchmarks, tests); `busy_threshold` is the per-model in-flight count at which a request
@@ -144,7 +149,7 @@ def start_emulator(
         raise ValueError("busy_threshold must be at least 1")
     options = EmulatorOptions(
         host=host, port=port, speed=speed, api_token=api_token or None, seed=seed, allow_faults=allow_faults,
-        strict_gateways=strict_gateways, strict_accounts=strict_accounts, upstream_openai=upstream_openai,
+        lenient_gateways=lenient_gateways, legacy_logs=legacy_logs, strict_accounts=strict_accounts, upstream_openai=upstream_openai,
         upstream_model=upstream_model, rate_limits=rate_limits, busy_threshold=busy_threshold,
         network_rtt_ms=network_rtt_ms, network_jitter_ms=network_jitter_ms,
         header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s, max_connections=max_connections,

@@ -24,7 +24,10 @@ class EmulatorOptions:
     api_token: str | None = None  # when set, requests must carry `Authorization: Bearer <api_token>`
     seed: int = 0
     allow_faults: bool = False  # honour the fault headers of cfai.faults
-    strict_gateways: bool = False  # unknown gateway ids answer 2001 instead of being created
+    # Cloudflare creates only `default` on first use (with authentication on); any other unknown gateway id
+    # answers 400/2001. `lenient_gateways` creates any valid id on first use, authentication off (tests).
+    lenient_gateways: bool = False
+    legacy_logs: bool = True  # False: the logs API answers as for an account without Legacy Logs (404/4903)
     strict_accounts: bool = False  # account ids that are not 32 lowercase hex answer 404/7003, as Cloudflare does
     upstream_openai: str | None = None  # forward text generation to a local OpenAI-compatible server
     upstream_model: str | None = None  # model name to ask the upstream for (default: the requested id)

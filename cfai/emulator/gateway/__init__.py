@@ -1,6 +1,8 @@
 """The AI Gateway half of the emulator: a real caching, rate-limiting, logging proxy in front of Workers AI.
 
-proxy      the /v1/{account}/{gateway}/workers-ai routes: cache lookup, forwarding, stream relay, logging
+proxy      the gateway pipeline (the /v1/{account}/{gateway}/workers-ai routes and the unified route): gateway
+           lookup and authentication, cache, forwarding with timeout and retries, stream relay, logging
+unified    the unified route: Workers AI's own URLs with a cf-aig-gateway-id header, through the pipeline
 admin      the management API (gateway CRUD) and the logs API, in the Cloudflare v4 envelope
 cache      the TTL response cache (bounded in entries and bytes) and its key
 config     gateway settings and their store

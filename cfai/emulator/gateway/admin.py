@@ -10,18 +10,37 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cfai.emulator import jsonbody
-from cfai.emulator.envelope import AUTH_ERROR, InputError, cf_error, cf_success_body
+from cfai.emulator.envelope import (
+    ADMIN_BAD_REQUEST,
+    ADMIN_NOT_FOUND,
+    AUTH_ERROR,
+    LOGS_UNAVAILABLE,
+    InputError,
+    cf_error,
+    cf_success_body,
+)
 from cfai.emulator.gateway.config import ConfigError
-from cfai.emulator.gateway.logs import ORDER_FIELDS, LogQuery, parse_time
+from cfai.emulator.gateway.logs import (
+    FILTER_KEYS,
+    FILTER_OPERATORS,
+    ORDER_FIELDS,
+    LogFilter,
+    LogQuery,
+    parse_time,
+)
 from cfai.emulator.gateway.runtime import GatewayRuntime, get_runtime
 from cfai.emulator.params import QueryParamError, bool_param, int_param
 from cfai.emulator.state import EmulatorState
 
 MAX_PER_PAGE = 1000  # Cloudflare pages logs more narrowly; a local lab may fetch more at once
 
-# Emulator's choice of codes where Cloudflare's exact ones are not documented.
-CODE_BAD_REQUEST = 7001
-CODE_NOT_FOUND = 7002
+# Emulator-only codes where Cloudflare's exact ones are not documented (docs/PROTOCOL.md section 6).
+CODE_BAD_REQUEST = ADMIN_BAD_REQUEST
+CODE_NOT_FOUND = ADMIN_NOT_FOUND
+LOGS_UNAVAILABLE_MESSAGE = (
+    "The AI Gateway logs API is part of Legacy Logs, which applies only to accounts created before "
+    "September 24, 2026; this account's gateway logs are in Workers Observability (emulated answer)")
+_RANGE_PARAMS = ("duration", "cost", "tokens_in", "tokens_out", "total_tokens")
 
 
 def ok(result: Any, result_info: dict[str, int] | None = None) -> JSONResponse:
@@ -55,8 +74,65 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+def _float(params: Any, name: str) -> float | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _filter(key: str | None, operator: str | None, values: list[str]) -> LogFilter:
+    if key not in FILTER_KEYS:
+        raise ConfigError(f"filters key must be one of {', '.join(sorted(FILTER_KEYS))}, got {key!r}")
+    if operator not in FILTER_OPERATORS:
+        raise ConfigError(f"filters operator must be one of {', '.join(FILTER_OPERATORS)}, got {operator!r}")
+    if not values:
+        raise ConfigError(f"filters on {key!r} needs at least one value")
+    return LogFilter(key, operator, tuple(values))
+
+
+def parse_filters(params: Any) -> list[LogFilter]:
+    """The `filters` list in the SDK's form, `filters.key=K&filters.operator=OP&filters.value=V...` (dotted
+    keys, repeated values; each `filters.key` starts the next filter), or leniently a JSON list in `filters`."""
+    out: list[LogFilter] = []
+    raw_json = params.get("filters")
+    if raw_json:
+        try:
+            data = jsonbody.loads(raw_json)
+        except InputError:
+            raise ConfigError("filters must be the SDK's filters.key/.operator/.value form or a JSON list") from None
+        items = data if isinstance(data, list) else [data]
+        for item in items:
+            if not isinstance(item, dict):
+                raise ConfigError("each filter must be an object with key, operator and value")
+            value = item.get("value")
+            values = value if isinstance(value, list) else [value]
+            out.append(_filter(item.get("key"), item.get("operator"),
+                               [str(v).lower() if isinstance(v, bool) else str(v) for v in values if v is not None]))
+    current: dict[str, Any] | None = None
+    for name, value in params.multi_items():
+        if name == "filters.key":
+            if current is not None:
+                out.append(_filter(current["key"], current["operator"], current["values"]))
+            current = {"key": value, "operator": None, "values": []}
+        elif name in ("filters.operator", "filters.value"):
+            if current is None:
+                raise ConfigError(f"{name} must follow a filters.key")
+            if name == "filters.operator":
+                current["operator"] = value
+            else:
+                current["values"].append(value)
+    if current is not None:
+        out.append(_filter(current["key"], current["operator"], current["values"]))
+    return out
+
+
 def log_query(params: Any) -> LogQuery:
-    """A LogQuery from the logs API's query string; raises ConfigError or QueryParamError on a bad value."""
+    """A LogQuery from the logs API's query string (SDK 5.9 `LogListParams`); raises ConfigError or
+    QueryParamError on a bad value. There is no top-level `event_id`: the event id is a `filters` key."""
     direction = (params.get("direction") or params.get("order_by_direction") or "desc").lower()
     if direction not in ("asc", "desc"):
         raise ConfigError("direction must be asc or desc")
@@ -69,21 +145,23 @@ def log_query(params: Any) -> LogQuery:
         success=bool_param(params.get("success"), "success"),
         model=params.get("model") or None,
         provider=params.get("provider") or None,
-        event_id=params.get("event_id") or None,
+        model_type=params.get("model_type") or None,
+        search=params.get("search") or None,
+        filters=parse_filters(params),
     )
     if q.order_by not in ORDER_FIELDS:
-        raise ConfigError(f"order_by must be one of {', '.join(sorted(ORDER_FIELDS))}")
+        raise ConfigError(f"order_by must be one of {', '.join(ORDER_FIELDS)}")
+    for name in _RANGE_PARAMS:
+        low, high = _float(params, f"min_{name}"), _float(params, f"max_{name}")
+        if low is not None or high is not None:
+            q.ranges[name] = (low, high)
     try:
         if params.get("start_date"):
             q.start_ts = parse_time(params["start_date"])
         if params.get("end_date"):
             q.end_ts = parse_time(params["end_date"])
-        if params.get("min_duration"):
-            q.min_duration = float(params["min_duration"])
-        if params.get("max_duration"):
-            q.max_duration = float(params["max_duration"])
     except ValueError:
-        raise ConfigError("start_date/end_date must be ISO 8601 dates; durations numbers of ms") from None
+        raise ConfigError("start_date/end_date must be ISO 8601 dates") from None
     return q
 
 
@@ -138,8 +216,15 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
         rt.logs.drop_gateway(gw.key)
         return ok({"id": gw.id})
 
+    def logs_unavailable() -> Response | None:
+        if state.options.legacy_logs:
+            return None
+        return fail(404, LOGS_UNAVAILABLE, LOGS_UNAVAILABLE_MESSAGE)
+
     async def list_logs(rt: GatewayRuntime, request: Request, account: str, gateway_id: str) -> Response:
         gw = rt.store.get(account, gateway_id)
+        if gw is not None and (refused := logs_unavailable()) is not None:
+            return refused
         if gw is None:
             return fail(404, CODE_NOT_FOUND, f"Gateway {gateway_id!r} not found")
         q = log_query(request.query_params)
@@ -150,6 +235,8 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
     async def get_log(
         rt: GatewayRuntime, request: Request, account: str, gateway_id: str, log_id: str
     ) -> Response:
+        if rt.store.get(account, gateway_id) is not None and (refused := logs_unavailable()) is not None:
+            return refused
         entry = rt.logs.get((account, gateway_id), log_id)
         if entry is None:
             return fail(404, CODE_NOT_FOUND, f"Log {log_id!r} not found")

@@ -15,10 +15,32 @@ MAX_CACHE_TTL = 2_592_000
 MAX_METADATA_ENTRIES = 5
 MAX_ATTEMPTS = 5
 MAX_RETRY_DELAY_MS = 5000
+GATEWAY_ID_HEADER = "cf-aig-gateway-id"  # names the gateway on the unified route (PROTOCOL.md 3.2)
 
 
 class HeaderError(ValueError):
     """A cf-aig-* header with a value the gateway refuses (answered 400)."""
+
+
+@dataclass(frozen=True)
+class RetryDefaults:
+    """A gateway's own retry settings, used where a request sends no cf-aig-max-attempts / -retry-delay /
+    -backoff (manage-gateway.mdx: per-request headers override the gateway's)."""
+
+    max_attempts: int = 1
+    delay_ms: int = 0
+    backoff: str = "constant"
+
+
+# Old header names Cloudflare still honours (caching.mdx); the cf-aig-* name wins when both are sent.
+LEGACY_NAMES = {"cf-aig-cache-ttl": "cf-cache-ttl", "cf-aig-skip-cache": "cf-skip-cache"}
+# Request headers the options are read from: every cf-aig-* one plus the old names.
+OPTION_HEADER_NAMES = frozenset(LEGACY_NAMES.values())
+
+
+def option_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The request headers that carry gateway options (cf-aig-* and the old cf-* cache names)."""
+    return {k: v for k, v in headers.items() if k.startswith("cf-aig-") or k in OPTION_HEADER_NAMES}
 
 
 @dataclass
@@ -27,7 +49,7 @@ class RequestOptions:
     skip_cache: bool = False
     cache_key: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    collect_log: bool = True
+    collect_log: bool | None = None  # None: the gateway's setting; True/False overrides it for this request
     event_id: str | None = None
     request_timeout_ms: int | None = None
     max_attempts: int = 1
@@ -44,8 +66,15 @@ class RequestOptions:
         return base
 
 
-def _int(headers: Mapping[str, str], name: str, lo: int, hi: int) -> int | None:
+def _get(headers: Mapping[str, str], name: str) -> str | None:
     raw = headers.get(name)
+    if raw is None and name in LEGACY_NAMES:
+        raw = headers.get(LEGACY_NAMES[name])
+    return raw
+
+
+def _int(headers: Mapping[str, str], name: str, lo: int, hi: int) -> int | None:
+    raw = _get(headers, name)
     if raw is None:
         return None
     try:
@@ -57,8 +86,8 @@ def _int(headers: Mapping[str, str], name: str, lo: int, hi: int) -> int | None:
     return value
 
 
-def _flag(headers: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = headers.get(name)
+def _flag(headers: Mapping[str, str], name: str, default: bool | None) -> bool | None:
+    raw = _get(headers, name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -76,23 +105,28 @@ def parse_metadata(raw: str) -> dict[str, Any]:
         raise HeaderError("cf-aig-metadata must be a JSON object") from None
     if not isinstance(data, dict):
         raise HeaderError("cf-aig-metadata must be a JSON object")
-    if len(data) > MAX_METADATA_ENTRIES:
-        raise HeaderError(f"cf-aig-metadata allows at most {MAX_METADATA_ENTRIES} entries, got {len(data)}")
-    for key, value in data.items():
+    # Past five entries Cloudflare keeps the first five and ignores the rest (custom-metadata.mdx), no error.
+    kept = dict(list(data.items())[:MAX_METADATA_ENTRIES])
+    for key, value in kept.items():
         if not isinstance(value, str | int | float | bool):
             raise HeaderError(f"cf-aig-metadata values must be strings, numbers or booleans; {key!r} is not")
-    return data
+    return kept
 
 
-def parse_request_options(headers: Mapping[str, str]) -> RequestOptions:
-    """Read every cf-aig-* request header; raises HeaderError on the first bad one."""
+def parse_request_options(headers: Mapping[str, str], defaults: RetryDefaults | None = None) -> RequestOptions:
+    """Read every option header (see `option_headers`); raises HeaderError on the first bad one. Retry
+    settings a request does not send come from the gateway's own (`defaults`)."""
+    d = defaults or RetryDefaults()
+    attempts = _int(headers, "cf-aig-max-attempts", 1, MAX_ATTEMPTS)
+    delay = _int(headers, "cf-aig-retry-delay", 0, MAX_RETRY_DELAY_MS)
     opts = RequestOptions(
         cache_ttl=_int(headers, "cf-aig-cache-ttl", MIN_CACHE_TTL, MAX_CACHE_TTL),
-        skip_cache=_flag(headers, "cf-aig-skip-cache", False),
-        collect_log=_flag(headers, "cf-aig-collect-log", True),
+        skip_cache=bool(_flag(headers, "cf-aig-skip-cache", False)),
+        collect_log=_flag(headers, "cf-aig-collect-log", None),
         request_timeout_ms=_int(headers, "cf-aig-request-timeout", 1, 3_600_000),
-        max_attempts=_int(headers, "cf-aig-max-attempts", 1, MAX_ATTEMPTS) or 1,
-        retry_delay_ms=_int(headers, "cf-aig-retry-delay", 0, MAX_RETRY_DELAY_MS) or 0,
+        max_attempts=attempts if attempts is not None else d.max_attempts,
+        retry_delay_ms=delay if delay is not None else d.delay_ms,
+        backoff=d.backoff,
     )
     key = headers.get("cf-aig-cache-key")
     if key is not None:
@@ -111,17 +145,27 @@ def parse_request_options(headers: Mapping[str, str]) -> RequestOptions:
     return opts
 
 
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def usage_tokens(obj: Any) -> tuple[int | None, int | None]:
-    """(prompt, completion) tokens from an envelope (`result.usage`), OpenAI JSON or a stream event."""
+    """(input, output) tokens from any answer the gateway relays: an envelope (`result.usage`), OpenAI chat
+    JSON or chunk (`usage.prompt_tokens` / `completion_tokens`), a Responses object (`usage.input_tokens` /
+    `output_tokens`) or its final stream event (`response.usage`)."""
     if not isinstance(obj, dict):
         return None, None
     usage = obj.get("usage")
-    if not isinstance(usage, dict) and isinstance(obj.get("result"), dict):
-        usage = obj["result"].get("usage")
+    for holder in ("result", "response"):
+        if not isinstance(usage, dict) and isinstance(obj.get(holder), dict):
+            usage = obj[holder].get("usage")
     if not isinstance(usage, dict):
         return None, None
-    tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return (tin if isinstance(tin, int) else None, tout if isinstance(tout, int) else None)
+    tin = _int_or_none(usage.get("prompt_tokens"))
+    tout = _int_or_none(usage.get("completion_tokens"))
+    if tin is None and tout is None:
+        tin, tout = _int_or_none(usage.get("input_tokens")), _int_or_none(usage.get("output_tokens"))
+    return tin, tout
 
 
 def body_usage(body: bytes, content_type: str) -> tuple[int | None, int | None]:

@@ -3,6 +3,7 @@ API's query."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import deque
@@ -56,7 +57,16 @@ class LogEntry:
     cost: float = 0
     metadata: dict[str, Any] = field(default_factory=dict)
     step: int = 0
-    event_id: str | None = None
+    event_id: str | None = None  # filterable (`filters` key event_id), not a field of the row
+    model_type: str | None = None  # the model's task, e.g. "text-generation"
+    request_content_type: str | None = None
+    response_content_type: str | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.tokens_in is None and self.tokens_out is None:
+            return None
+        return (self.tokens_in or 0) + (self.tokens_out or 0)
 
     @property
     def size(self) -> int:
@@ -66,16 +76,65 @@ class LogEntry:
         return ENTRY_OVERHEAD + len(self.model) + len(self.path) + len(self.event_id or "") + meta
 
     def to_api(self) -> dict[str, Any]:
+        """A row as the SDK's `LogListResponse` types it: `metadata` is a string holding JSON (null without
+        metadata), `model_type` the model's task; no gateway id or event id in the row."""
         d = asdict(self)
-        d.pop("created_ts")
+        for internal in ("created_ts", "gateway_id", "event_id"):
+            d.pop(internal)
         d["created_at"] = iso(self.created_ts)
-        d["metadata"] = dict(self.metadata)
+        d["metadata"] = json.dumps(self.metadata, separators=(",", ":")) if self.metadata else None
+        d["custom_cost"] = False
         return d
 
 
-ORDER_FIELDS = {"created_at": "created_ts", "duration": "duration", "tokens_in": "tokens_in",
-                "tokens_out": "tokens_out", "cost": "cost", "model": "model", "provider": "provider",
-                "status_code": "status_code"}
+# The logs API's `order_by` values (SDK 5.9 `LogListParams.order_by`) and the entry attribute each sorts on.
+ORDER_FIELDS = {"created_at": "created_ts", "provider": "provider", "model": "model", "model_type": "model_type",
+                "success": "success", "cached": "cached"}
+FILTER_OPERATORS = ("eq", "neq", "contains", "lt", "gt")
+# `filters` keys (SDK 5.9 `Filter.key`) this emulator can answer, and the entry attribute each reads.
+FILTER_KEYS = {"id": "id", "event_id": "event_id", "model": "model", "provider": "provider", "cached": "cached",
+               "success": "success", "status_code": "status_code", "cost": "cost", "tokens_in": "tokens_in",
+               "tokens_out": "tokens_out", "total_tokens": "total_tokens", "duration": "duration",
+               "request_type": "request_type", "model_type": "model_type", "path": "path",
+               "request_content_type": "request_content_type", "response_content_type": "response_content_type",
+               "metadata.key": None, "metadata.value": None}
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """One entry of the logs API's `filters`: `key operator any-of(values)`."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...]
+
+    def matches(self, e: LogEntry) -> bool:
+        if self.key == "metadata.key":
+            candidates: list[Any] = list(e.metadata)
+        elif self.key == "metadata.value":
+            candidates = list(e.metadata.values())
+        else:
+            candidates = [getattr(e, FILTER_KEYS[self.key])]
+        hit = any(_compare(c, self.operator, v) for c in candidates for v in self.values)
+        return not hit if self.operator == "neq" else hit
+
+
+def _text(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _compare(actual: Any, operator: str, wanted: str) -> bool:
+    if actual is None:
+        return False
+    if operator in ("eq", "neq"):
+        return _text(actual) == wanted  # neq is "equal to none of the values", negated in matches()
+    if operator == "contains":
+        return wanted.lower() in _text(actual).lower()
+    try:
+        a, w = float(actual), float(wanted)
+    except (TypeError, ValueError):
+        return False
+    return a < w if operator == "lt" else a > w
 
 
 @dataclass
@@ -88,11 +147,13 @@ class LogQuery:
     success: bool | None = None
     model: str | None = None
     provider: str | None = None
-    event_id: str | None = None
+    model_type: str | None = None
+    search: str | None = None
     start_ts: float | None = None
     end_ts: float | None = None
-    min_duration: float | None = None
-    max_duration: float | None = None
+    # min_/max_ bounds on duration, cost, tokens_in, tokens_out, total_tokens: attribute -> (low, high)
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    filters: list[LogFilter] = field(default_factory=list)
 
 
 class LogStore:
@@ -170,15 +231,26 @@ def _sortable(v: Any) -> Any:
     return (0, "") if v is None else (1, v)
 
 
+def _in_range(value: Any, low: float | None, high: float | None) -> bool:
+    if value is None:
+        return low is None and high is None
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _searchable(e: LogEntry) -> str:
+    return " ".join([e.id, e.model, e.path, e.provider, json.dumps(e.metadata)]).lower()
+
+
 def _matches(e: LogEntry, q: LogQuery) -> bool:
     return not (
         (q.cached is not None and e.cached != q.cached)
         or (q.success is not None and e.success != q.success)
         or (q.model is not None and e.model != q.model)
         or (q.provider is not None and e.provider != q.provider)
-        or (q.event_id is not None and e.event_id != q.event_id)
+        or (q.model_type is not None and e.model_type != q.model_type)
         or (q.start_ts is not None and e.created_ts < q.start_ts)
         or (q.end_ts is not None and e.created_ts > q.end_ts)
-        or (q.min_duration is not None and e.duration < q.min_duration)
-        or (q.max_duration is not None and e.duration > q.max_duration)
+        or any(not _in_range(getattr(e, attr), lo, hi) for attr, (lo, hi) in q.ranges.items())
+        or (q.search is not None and q.search.lower() not in _searchable(e))
+        or any(not f.matches(e) for f in q.filters)
     )

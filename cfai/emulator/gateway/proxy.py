@@ -1,5 +1,10 @@
 """The gateway's proxy routes: a real caching, rate-limiting, logging proxy in front of Workers AI.
 
+One pipeline serves both ways in (docs/PROTOCOL.md 3.1, 3.2): the provider URLs
+`/v1/{account}/{gateway}/workers-ai/...` (gateway authentication by `cf-aig-authorization`) and the unified
+route, `api.cloudflare.com`'s Workers AI endpoints with a `cf-aig-gateway-id` header (`unified.py`; gateway
+authentication by the ordinary `Authorization` header).
+
 Cache misses go over HTTP (one keep-alive httpx pool) to this same server's Workers AI routes at
 `state.upstream_base` (its internal socket); streams are relayed chunk by chunk as they arrive and never cached.
 Path parts are checked before they go into the upstream URL, so no encoded `..` reaches another route.
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import re
 import time
 from collections.abc import Awaitable
@@ -23,28 +29,34 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cfai.emulator import jsonbody
-from cfai.emulator.envelope import InputError
+from cfai.emulator.envelope import InputError, bad_input
 from cfai.emulator.faults import DroppedConnection
 from cfai.emulator.gateway.admin import admin_routes
 from cfai.emulator.gateway.cache import cache_key, canonical_body
-from cfai.emulator.gateway.config import GatewayConfig
+from cfai.emulator.gateway.config import DEFAULT_GATEWAY_ID, GatewayConfig
 from cfai.emulator.gateway.headers import (
     HeaderError,
     RequestOptions,
+    RetryDefaults,
     StreamUsage,
     body_usage,
+    option_headers,
     parse_request_options,
 )
 from cfai.emulator.gateway.logs import LogEntry, new_log_id
 from cfai.emulator.gateway.runtime import EXTRAS_KEY, GatewayRuntime, get_runtime
+from cfai.emulator.models_catalog import get_model
+from cfai.emulator.prompt_cache import SESSION_HEADER
 from cfai.emulator.state import EmulatorState
 from cfai.faults import DELAY_HEADER, FAULT_HEADER
 
 T = TypeVar("T")
 
-__all__ = ["close_gateway", "gateway_error", "gateway_routes", "get_runtime", "GatewayRuntime"]
+__all__ = ["ENDPOINTS", "GatewayRuntime", "Target", "close_gateway", "gateway_error", "gateway_routes",
+           "get_runtime", "proxy_request"]
 
-# Gateway error codes. 2001, 2003 and 2009 are Cloudflare's; the others are this emulator's choice.
+# Gateway error codes. 2003 and 2009 are Cloudflare's (observed); 2001 and the rest are this emulator's choice
+# (docs/PROTOCOL.md 3.6 and 6).
 CODE_BAD_GATEWAY_ID = 2001
 CODE_BAD_HEADER = 2002
 CODE_RATE_LIMITED = 2003
@@ -64,7 +76,41 @@ _DROP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
     "transfer-encoding", "upgrade", "content-length", "date", "server", "content-encoding",
 })
-_FORWARD = frozenset({"authorization", "content-type", "accept", "user-agent"})
+# Relayed to Workers AI. x-session-affinity too, so prompt caching works through the gateway (PROTOCOL.md 4.2).
+_FORWARD = frozenset({"authorization", "content-type", "accept", "user-agent", SESSION_HEADER})
+PROVIDER_AUTH_HEADER = "cf-aig-authorization"
+UNIFIED_AUTH_HEADER = "authorization"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One Workers AI endpoint the gateway fronts: its log path (None: the model id), upstream path and
+    request type, and whether the model comes from the path, the OpenAI body, or `{model, input}`."""
+
+    log_path: str | None
+    upstream: str  # under /client/v4/accounts/{account}; "{model}" is filled in
+    request_type: str
+    model_from: str  # "path" | "body" | "model_input"
+
+
+ENDPOINTS = {
+    "run": Endpoint(None, "/ai/run/{model}", "run", "path"),
+    "run_model_in_body": Endpoint(None, "/ai/run/{model}", "run", "model_input"),
+    "chat": Endpoint("v1/chat/completions", "/ai/v1/chat/completions", "chat.completions", "body"),
+    "responses": Endpoint("v1/responses", "/ai/v1/responses", "responses", "body"),
+    "embeddings": Endpoint("v1/embeddings", "/ai/v1/embeddings", "embeddings", "body"),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a proxied request goes: account, gateway, endpoint, and which header authenticates it."""
+
+    account: str
+    gateway_id: str
+    endpoint: Endpoint
+    path_model: str | None
+    auth_header: str
 
 
 def gateway_error(
@@ -96,11 +142,16 @@ class _Call:
     path: str
     request_type: str
     opts: RequestOptions | None = None
+    request_content_type: str | None = None
+    response_content_type: str | None = None
 
     def log(self, status: int, *, cached: bool = False, tokens: tuple[int | None, int | None] = (None, None),
             completed: bool = True) -> None:
-        if not self.gw.collect_logs or (self.opts is not None and not self.opts.collect_log):
+        # cf-aig-collect-log overrides the gateway's setting either way (logging/index.mdx).
+        wanted = self.opts.collect_log if self.opts is not None else None
+        if not (self.gw.collect_logs if wanted is None else wanted):
             return
+        spec = get_model(self.model)
         self.rt.logs.add(self.gw.key, LogEntry(
             id=self.log_id,
             created_ts=self.created,
@@ -116,6 +167,9 @@ class _Call:
             tokens_out=tokens[1],
             metadata=self.opts.metadata if self.opts else {},
             event_id=self.opts.event_id if self.opts else None,
+            model_type=spec.task.lower().replace(" ", "-") if spec else None,
+            request_content_type=self.request_content_type,
+            response_content_type=self.response_content_type,
         ))
 
 
@@ -134,8 +188,8 @@ def _effective_ttl(gw: GatewayConfig, opts: RequestOptions) -> int:
         return 0
     if opts.cache_ttl is not None:
         return opts.cache_ttl
-    if gw.cache_ttl > 0:
-        return gw.cache_ttl
+    if gw.ttl > 0:
+        return gw.ttl
     return KEY_TTL_WHEN_CACHE_OFF if opts.cache_key is not None else 0
 
 
@@ -166,8 +220,11 @@ async def _send(rt: GatewayRuntime, url: str, body: bytes, headers: dict[str, st
     timeout = opts.request_timeout_ms / 1000 if opts.request_timeout_ms else None
     for attempt in range(1, opts.max_attempts + 1):
         last = attempt == opts.max_attempts
+        # "On the final retry attempt, your gateway will wait until the request completes, regardless of how
+        # long it takes" (request-handling.mdx); a request without retries keeps its timeout.
+        limit = None if last and opts.max_attempts > 1 else timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 resp = await client.send(client.build_request("POST", url, content=body, headers=headers),
                                          stream=True)
         except (TimeoutError, httpx.HTTPError):
@@ -214,47 +271,82 @@ async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
             task.cancel()
 
 
-async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response:
+def _retry_defaults(gw: GatewayConfig) -> RetryDefaults:
+    return RetryDefaults(gw.retry_max_attempts or 1, gw.retry_delay or 0, gw.retry_backoff or "constant")
+
+
+def _model_input_body(parsed: Any) -> tuple[str, bytes, dict[str, Any]]:
+    """`{model, input[, options]}` -> (model, the `ai/run/{model}` body, that body parsed). Raises InputError."""
+    if not isinstance(parsed, dict):
+        raise InputError("the body must be a JSON object with 'model' and 'input'")
+    model, model_input = parsed.get("model"), parsed.get("input")
+    if not isinstance(model, str) or not model:
+        raise InputError("required property 'model' is missing or not a string")
+    if not isinstance(model_input, dict):
+        raise InputError("required property 'input' is missing or not an object")
+    if isinstance(parsed.get("options"), dict) and "options" not in model_input:
+        model_input = {**model_input, "options": parsed["options"]}
+    return model, json.dumps(model_input).encode(), model_input
+
+
+async def proxy_request(state: EmulatorState, request: Request, target: Target) -> Response:
+    """The gateway pipeline for one request: gateway lookup and authentication, options, rate limit, cache,
+    forwarding with timeout and retries, logging."""
     started = time.perf_counter()
     rt = get_runtime(state)
     now = rt.clock()
     log_id = new_log_id(now)
-    account = request.path_params["account"]
-    gateway_id = request.path_params["gateway"]
-    problem = path_problem(account, None if chat else request.path_params["model"])
+    account, gateway_id, endpoint = target.account, target.gateway_id, target.endpoint
+    problem = path_problem(account, target.path_model)
     if problem is not None:
         return gateway_error(400, CODE_BAD_PATH, problem, log_id)
 
-    gw = rt.store.resolve(account, gateway_id, create=not state.options.strict_gateways)
+    authorized = _gateway_authorized(state, request.headers.get(target.auth_header))
+    gw = rt.store.get(account, gateway_id)
     if gw is None:
-        return gateway_error(400, CODE_BAD_GATEWAY_ID, f"Invalid gateway: {gateway_id!r} does not exist", log_id)
-    if gw.authentication and not _gateway_authorized(state, request.headers.get("cf-aig-authorization")):
+        if gateway_id == DEFAULT_GATEWAY_ID and not authorized:
+            # `default` is created by the first authenticated request only, and with authentication on.
+            return gateway_error(401, CODE_UNAUTHORIZED, "Unauthorized", log_id)
+        gw = rt.store.resolve(account, gateway_id, lenient=state.options.lenient_gateways)
+    if gw is None:
+        return gateway_error(400, CODE_BAD_GATEWAY_ID,
+                             f"Invalid gateway: {gateway_id!r} does not exist (only 'default' is created on "
+                             f"first use; create this one first)", log_id)
+    if gw.authentication and not authorized:
         return gateway_error(401, CODE_UNAUTHORIZED, "Unauthorized", log_id)
 
     body = await request.body()
     parsed: Any = await state.cpu.run(len(body), _parse_or_none, body)
-    is_dict = isinstance(parsed, dict)
-    if chat:
-        model = str(parsed.get("model", "")) if is_dict else ""
-        sub_path = "v1/chat/completions"
-        upstream = f"/client/v4/accounts/{quote(account, safe='')}/ai/v1/chat/completions"
+    forward_body, forward_parsed = body, parsed
+    if endpoint.model_from == "model_input":
+        try:
+            model, forward_body, forward_parsed = _model_input_body(parsed)
+        except InputError as exc:
+            return bad_input(str(exc))
+        problem = path_problem(account, model)
+        if problem is not None:
+            return gateway_error(400, CODE_BAD_PATH, problem.replace("in the path", "in the body"), log_id)
+    elif endpoint.model_from == "body":
+        model = str(parsed.get("model", "")) if isinstance(parsed, dict) else ""
     else:
-        model = sub_path = request.path_params["model"]
-        upstream = f"/client/v4/accounts/{quote(account, safe='')}/ai/run/{quote(model, safe='/@:+,=')}"
-    streamed = is_dict and parsed.get("stream") is True
+        model = target.path_model or ""
+    sub_path = endpoint.log_path or model
+    upstream = (f"/client/v4/accounts/{quote(account, safe='')}"
+                + endpoint.upstream.replace("{model}", quote(model, safe="/@:+,=")))
+    streamed = isinstance(forward_parsed, dict) and forward_parsed.get("stream") is True
     call = _Call(rt, gw, log_id, now, started, model, sub_path,
-                 ("chat.completions" if chat else "run") + (".stream" if streamed else ""))
+                 endpoint.request_type + (".stream" if streamed else ""),
+                 request_content_type=request.headers.get("content-type"))
 
     try:
-        # Only the cf-aig-* headers, copied once: cheaper than a scan of all headers per option.
-        call.opts = opts = parse_request_options(
-            {k: v for k, v in request.headers.items() if k.startswith("cf-aig-")})
+        # Only the option headers, copied once: cheaper than a scan of all headers per option.
+        call.opts = opts = parse_request_options(option_headers(request.headers), _retry_defaults(gw))
     except HeaderError as exc:
         call.log(400)
         return gateway_error(400, CODE_BAD_HEADER, str(exc), log_id)
 
-    if gw.rate_limiting_limit > 0 and gw.rate_limiting_interval > 0:
-        decision = rt.limiter.check(gw.key, gw.rate_limiting_limit, gw.rate_limiting_interval,
+    if gw.rate_limited:
+        decision = rt.limiter.check(gw.key, gw.rate_limiting_limit or 0, gw.rate_limiting_interval or 0,
                                     gw.rate_limiting_technique)
         if not decision.allowed:
             call.log(429)
@@ -268,9 +360,10 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
     key = None
     if ttl > 0:
         key = await state.cpu.run(len(body), _key, f"{account}\0{gw.id}\0{gw.generation}", sub_path, model,
-                                  body, parsed, authorization, opts.cache_key)
+                                  forward_body, forward_parsed, authorization, opts.cache_key)
         hit = rt.cache.get(key)
         if hit is not None:
+            call.response_content_type = dict(hit.headers).get("content-type")
             call.log(hit.status, cached=True, tokens=(hit.tokens_in, hit.tokens_out))
             headers = dict(hit.headers)
             headers.update({"cf-aig-cache-status": "HIT", "cf-aig-log-id": log_id, "cf-aig-step": "0"})
@@ -280,7 +373,7 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
     forward["accept-encoding"] = "identity"  # relay bytes as they are; no re-encoding on the way through
     try:
         resp = await _unless_client_leaves(
-            request, _send(rt, state.upstream_base.rstrip("/") + upstream, body, forward, opts))
+            request, _send(rt, state.upstream_base.rstrip("/") + upstream, forward_body, forward, opts))
     except _ClientGone:
         call.log(499)  # nginx's "client closed request": nobody is left to answer
         return Response(status_code=499)
@@ -294,6 +387,7 @@ async def _proxy(state: EmulatorState, request: Request, chat: bool) -> Response
                              f"Could not reach Workers AI: {type(exc).__name__}", log_id)
 
     headers = _relayed_headers(resp)
+    call.response_content_type = resp.headers.get("content-type")
     aig = [("cf-aig-cache-status", "MISS"), ("cf-aig-log-id", log_id), ("cf-aig-step", "0")]
     if resp.headers.get("content-type", "").startswith("text/event-stream"):
         return _relay_stream(call, resp, headers + aig)
@@ -339,20 +433,23 @@ def _relay_stream(call: _Call, resp: httpx.Response, headers: list[tuple[str, st
 
 
 def gateway_routes(state: EmulatorState) -> list[BaseRoute]:
-    """The gateway proxy routes and its management API (gateways and logs), for `create_app` to mount."""
+    """The gateway's provider-URL routes and its management API (gateways and logs), for `create_app`."""
     get_runtime(state)
 
-    async def run(request: Request) -> Response:
-        return await _proxy(state, request, chat=False)
-
-    async def chat(request: Request) -> Response:
-        return await _proxy(state, request, chat=True)
+    def provider_route(kind: str):
+        async def handle(request: Request) -> Response:
+            p = request.path_params
+            return await proxy_request(state, request, Target(p["account"], p["gateway"], ENDPOINTS[kind],
+                                                              p.get("model"), PROVIDER_AUTH_HEADER))
+        return handle
 
     base = "/v1/{account}/{gateway}/workers-ai"
     return [
-        # The chat route first: `{model:path}` would also match "v1/chat/completions".
-        Route(base + "/v1/chat/completions", chat, methods=["POST"]),
-        Route(base + "/{model:path}", run, methods=["POST"]),
+        # The OpenAI-compatible routes first: `{model:path}` would also match "v1/chat/completions".
+        Route(base + "/v1/chat/completions", provider_route("chat"), methods=["POST"]),
+        Route(base + "/v1/responses", provider_route("responses"), methods=["POST"]),
+        Route(base + "/v1/embeddings", provider_route("embeddings"), methods=["POST"]),
+        Route(base + "/{model:path}", provider_route("run"), methods=["POST"]),
         *admin_routes(state),
     ]
 
