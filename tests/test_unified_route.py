@@ -134,7 +134,7 @@ def test_cfai_compare_takes_the_unified_route(emulator, tmp_path):
     assert list(json.loads(out.getvalue())["routes"]) == ["direct", "gateway", "unified"]
 
 
-@pytest.mark.xfail(strict=True, reason="emulator unified route lands separately")
+
 def test_the_unified_route_goes_through_the_gateway_cache_and_logs(client):
     body = {"text": "the unified route caches like the gateway"}
     options = GatewayOptions(cache_ttl=300)
