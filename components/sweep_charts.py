@@ -25,7 +25,8 @@ LOAD_LOG_RATIO = 4.0  # loads spanning 4x or more (1..4, 1..32) get a log2 axis
 
 def readable(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     """Fonts large enough for a projector."""
-    return (chart.configure_axis(labelFontSize=13, titleFontSize=14)
+    return (chart.properties(padding={"top": 12, "left": 5, "right": 5, "bottom": 5})
+            .configure_axis(labelFontSize=13, titleFontSize=14)
             .configure_legend(labelFontSize=13, titleFontSize=13, symbolSize=120)
             .configure_title(fontSize=17, subtitleFontSize=13))
 
@@ -79,13 +80,17 @@ def latency_vs_load_chart(curve: pd.DataFrame, markers: pd.DataFrame, unit: str,
                                    color=alt.Color("route:N", scale=_route_scale(routes), title="route"))
     lines = base.mark_line(point=alt.OverlayMarkDef(size=70, filled=True), strokeWidth=2.5).encode(
         strokeDash=alt.StrokeDash("series:N", title="series", sort=series,
-                                  scale=alt.Scale(domain=series, range=[SERIES_DASH[s] for s in series])),
+                                  scale=alt.Scale(domain=series, range=[SERIES_DASH[s] for s in series]),
+                                  legend=None),  # the subtitle names the dashes: legend symbols drew blank
         detail="series:N",
         tooltip=["route:N", "series:N", alt.Tooltip("load:Q", title=unit), alt.Tooltip("step:Q", title="step #"),
                  alt.Tooltip("value_ms:Q", title="ms", format=",.1f")])
     layers: list[alt.Chart] = [lines]
     knees = markers.loc[markers["kind"] == "knee"]
-    if not knees.empty:
+    if not knees.empty:  # routes bending at the same load share one circle and one label
+        knees = (knees.groupby("load", as_index=False)
+                 .agg(value_ms=("value_ms", "max"), routes=("route", lambda r: ", ".join(r)))
+                 .assign(label=lambda f: "knee (" + f["routes"] + ")"))
         knee_base = alt.Chart(knees).encode(x=_load_axis(loads, unit), y=alt.Y("value_ms:Q", scale=y_scale))
         layers.append(knee_base.mark_point(shape="circle", size=600, strokeWidth=3, filled=False,
                                            color=MARKER_COLORS["knee"]).encode(tooltip=["label:N", "value_ms:Q"]))

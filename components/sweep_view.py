@@ -167,17 +167,21 @@ def sweep_charts_show(chart: Any) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def headline_cards(table: pd.DataFrame, analysis: dict[str, Any], sweep: SweepPlan) -> None:
-    for head in route_headlines(table, analysis, sweep):
-        st.markdown(f"**{head.route}**")
-        c1, c2, c3, c4 = st.columns(4)
-        c1.metric("Knee", head.knee, border=True, help=head.knee_detail)
-        c2.metric("Errors start", head.errors_start, border=True,
-                  help="The first step (in rising load) with a failed measured request.")
-        c3.metric("429s start", head.rate_limited_start, border=True,
-                  help="The first step with an HTTP 429 (rate limited) answer.")
-        c4.metric("Peak throughput", head.peak_throughput, border=True, help=head.peak_detail)
-        st.caption(f"{head.knee_detail}; peak throughput {head.peak_detail}.")
+def headline_table(table: pd.DataFrame, analysis: dict[str, Any], sweep: SweepPlan) -> None:
+    """One line per route: the knee, where errors and 429s start, the peak throughput (and at which load)."""
+    heads = route_headlines(table, analysis, sweep)
+    st.dataframe(
+        pd.DataFrame([{"route": h.route, "knee": h.knee, "p50 before → at the knee": h.knee_detail,
+                       "errors start": h.errors_start, "429s start": h.rate_limited_start,
+                       "peak throughput": f"{h.peak_throughput} {h.peak_detail}"} for h in heads]),
+        hide_index=True, width="stretch",
+        column_config={"knee": st.column_config.TextColumn(
+            "knee", help="The first step (in rising load) whose p50 exceeds 1.5× the lowest-load step's p50."),
+            "errors start": st.column_config.TextColumn(
+                "errors start", help="The first step with a failed measured request."),
+            "429s start": st.column_config.TextColumn(
+                "429s start", help="The first step with an HTTP 429 (rate limited) answer.")},
+    )
 
 
 def step_table_view(table: pd.DataFrame) -> None:
@@ -202,7 +206,7 @@ def sweep_report(records: pd.DataFrame, sweep: SweepPlan, key: str = "sweep_repo
     markers = markers_frame(table, analysis)
     unit = sweep.load_unit
     flagged = table.loc[~table["schedule_kept"].astype(bool)]
-    headline_cards(table, analysis, sweep)
+    headline_table(table, analysis, sweep)
     if not flagged.empty:
         lines = [f"- step {int(r.step) + 1} ({r.route}, {unit} {float(r.load):g}): {r.flag}"
                  for r in flagged.itertuples()]

@@ -166,10 +166,12 @@ def test_a_five_step_sweep_runs_is_stored_as_one_run_and_draws_its_curves(sweep_
     specs = [c.proto.spec for c in at.get("vega_lite_chart")]
     joined = " ".join(specs)
     assert "Latency against load, per route" in joined and "Achieved throughput against load" in joined
-    labels = [m.label for m in at.metric]
-    assert labels[:4] == ["Knee", "Errors start", "429s start", "Peak throughput"]
-    assert len(labels) >= 8  # one row of cards per route
-    table = at.dataframe[0].value
+    heads = at.dataframe[0].value  # one line per route
+    assert list(heads["route"]) == ["direct", "gateway"]
+    assert list(heads.columns) == ["route", "knee", "p50 before → at the knee", "errors start", "429s start",
+                                   "peak throughput"]
+    assert heads["peak throughput"].str.contains(r"req/s at concurrency \d+$").all()
+    table = at.dataframe[1].value
     assert len(table) == 10 and set(table["route"]) == {"direct", "gateway"}
     assert any("in History as one run" in c.value for c in at.caption)
 
