@@ -25,13 +25,14 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_app(env: dict[str, str], log_dir: Path, *, cwd: Path = ROOT, address: str | None = "127.0.0.1",
-                  port: int | None = None) -> Iterator[str]:
+                  port: int | None = None, script: Path = ROOT / "app.py") -> Iterator[str]:
     """Yields the app's URL once `/_stcore/health` answers; stops the process (by its own PID) after.
-    `address=None` passes no --server.address, to see what the app binds to on its own."""
+    `address=None` passes no --server.address, to see what the app binds to on its own. `script` is the
+    page to serve (a test page under tests/apps/, say); app.py by default."""
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "STREAMLIT_"))}
     full_env.update(env)
-    args = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+    args = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
             "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     if address is not None:
         args += ["--server.address", address]
