@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cfai import jobs
@@ -69,7 +70,8 @@ class SweepSteps:
             self.outcomes.append(outcome)
             self.step_started_at = time.monotonic()
 
-    def run(self, on_record=None, cancel: threading.Event | None = None) -> RunResult:  # noqa: ANN001
+    def run(self, on_record: Callable[[Record], None] | None = None,
+            cancel: threading.Event | None = None) -> RunResult:
         def collect(record: Record) -> None:
             with self._lock:
                 self._records.append(record)

@@ -104,8 +104,9 @@ def route_headlines(table: pd.DataFrame, analysis: dict[str, Any], sweep: SweepP
 def step_labels(table: pd.DataFrame, sweep: SweepPlan | None) -> dict[int, str]:
     """{step: "Step 2 · concurrency 2 · 40 requests"} for a step selector (requests over all routes)."""
     labels: dict[int, str] = {}
-    for step, rows in table.groupby("step", sort=True):
+    for step_value, rows in table.groupby("step", sort=True):
+        step = int(str(step_value))  # a pandas group key; steps are whole numbers
         flagged = "" if rows["schedule_kept"].astype(bool).all() else " · numbers withheld"
-        labels[int(step)] = (f"Step {int(step) + 1} · {load_text(rows['load'].iat[0], sweep)} · "
+        labels[step] = (f"Step {step + 1} · {load_text(rows['load'].iat[0], sweep)} · "
                              f"{int(rows['requests'].sum()):,} requests{flagged}")
     return labels

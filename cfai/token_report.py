@@ -88,7 +88,7 @@ def group_order(rows: pd.DataFrame) -> list[str]:
 
 
 def has_reasoning(rows: pd.DataFrame) -> bool:
-    return "first_reasoning_ms" in rows and pd.to_numeric(rows["first_reasoning_ms"], errors="coerce").notna().any()
+    return "first_reasoning_ms" in rows and bool(pd.to_numeric(rows["first_reasoning_ms"], errors="coerce").notna().any())
 
 
 def distributions(rows: pd.DataFrame, metrics: tuple[TokenMetric, ...] = METRICS) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from cfai.pricing import ModelPrice
 from components import compare_charts as charts
 from components import presenter as presenter_view
 from components.cost_view import cost_headline, run_cost_section
+from components.token_timing_view import token_timing_section
 
 METRIC_OPTIONS = {"total_ms": "Total (to last byte)", "ttfb_ms": "Time to first byte"}
 DISTRIBUTION_KINDS = {"ecdf": "ECDF", "box": "Box plot"}
@@ -217,6 +218,9 @@ def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "
             charts.show(charts.cache_chart(counts))
     if not bars.empty:
         charts.show(charts.percentile_chart(bars, metric, log_scale, stream))
+    if stream:  # streamed runs: TTFT, inter-token latency, TPOT and tokens/s per route
+        st.subheader("Token timing")
+        token_timing_section(df)
 
     st.subheader("Statistics")
     st.caption(f"{report.measured_note(metric)}. Latency statistics use successful requests; `count` includes "

@@ -35,6 +35,7 @@ from components.presenter import page_css, presenter_mode, presenter_toggle
 from components.run_report import live_report, run_report
 from components.run_store import history_store, run_for_display, store_notice, unsaved_run_panel
 from components.settings_memory import keep_settings
+from components.sweep_view import sweep_panel
 
 require_app_shell()
 
@@ -67,6 +68,11 @@ if not presenter:
     store_notice(store_problem)
 live: LiveRun | None = st.session_state.get(ACTIVE_KEY)
 running = live is not None and live.running
+MODES = ("Comparison", "Load sweep")
+mode = MODES[0] if presenter else st.segmented_control(
+    "Mode", MODES, default=MODES[0], required=True, key="cmp_mode", label_visibility="collapsed",
+    help="Comparison: one load, N requests per route. Load sweep: the same plan at rising loads, to find "
+         "where latency bends.")
 controls = st.container()  # Run, Cancel, the estimate: drawn first, filled once the plan is known
 
 
@@ -107,8 +113,9 @@ def plan_editor(model: str, body: dict, kind: str) -> Plan:
     default_routes = ["direct", "gateway"] if connection.has_gateway else ["direct"]
     c1, c2, c3 = st.columns([2, 1, 1])
     routes = c1.multiselect("Routes", ROUTES, default=default_routes, key="cmp_routes",
-                            help="gateway: through AI Gateway with cf-aig-cache-ttl. gateway-skip: through "
-                                 "AI Gateway with cf-aig-skip-cache: true (the gateway's own overhead).")
+                            help="gateway: the AI Gateway URL, with cf-aig-cache-ttl. gateway-skip: the same with "
+                                 "cf-aig-skip-cache: true (the gateway's own overhead). unified: the Workers AI "
+                                 "REST API with a cf-aig-gateway-id header (the gateway's unified route).")
     n = c2.number_input("Requests per route (N)", 1, 1000, DEFAULT_N, key="cmp_n")
     warmup = c3.number_input("Warm-up per route", 0, 20, 1, key="cmp_warmup",
                              help="Sent first and excluded from the statistics (fills the cache and the "
@@ -196,6 +203,15 @@ with editors:
         plan = plan_editor(model, body or {}, kind)
 problems = ([body_problem] if body_problem else []) + plan.problems(connection)
 ready = connection_ready()
+
+if mode == "Load sweep":  # below the editors: the sweep's form, its progress and its report
+    if body_problem:
+        st.warning(body_problem, icon=":material/rule:")
+    elif not ready:
+        st.info("Fix the connection in the sidebar to run a sweep.", icon=":material/info:")
+    else:
+        sweep_panel(get_client(), plan, store, key="cmp_sweep")
+    st.stop()
 
 with controls:
     left, right, toggle, info = st.columns([1, 1, 1.6, 3.6], vertical_alignment="center")

@@ -19,13 +19,16 @@ from cfai.diagnose import overlay_mismatch
 from cfai.format import MISSING
 from cfai.run_import import RunImportError
 from cfai.run_logs import fetch_run_logs
+from cfai.safe_markdown import escape_markdown
 from cfai.store import RunInfo, StoreError
+from cfai.sweep import sweep_from_stored_plan
 from components import compare_charts as charts
 from components.app_shell import require_app_shell
 from components.connection import get_client, get_connection
 from components.cost_view import cost_columns, cost_stats_table, stored_price
 from components.run_report import METRIC_OPTIONS, log_scale_toggle, run_report, stats_table
 from components.run_store import history_store, overlay_data, run_records, store_notice
+from components.sweep_view import sweep_report
 
 require_app_shell()
 
@@ -167,8 +170,11 @@ def server_side_view() -> None:
     view = views.get(run_id)
     if view is None:
         return
+    if view.unavailable:  # Legacy Logs only: not an error of the run, nothing to fix here
+        st.info(escape_markdown(view.unavailable), icon=":material/info:")
+        return
     if view.error:
-        st.error(f"The logs API answered with an error: {view.error}", icon=":material/error:")
+        st.error(f"The logs API answered with an error: {escape_markdown(view.error)}", icon=":material/error:")
     st.markdown(f"Found **{view.found}** of **{view.wanted}** logged requests of gateway `{gateway_id}` "
                 f"({view.pages} page(s) read).")
     if view.missing:
@@ -240,8 +246,12 @@ if report_tab.open:
         if records.empty:
             st.info("This run has no records.")
         else:
-            run_report(records, meta.plan, key="hist_report", data_key=(str(store.path), *meta.data_key),
-                       price=stored_price(meta.plan.price))
+            sweep = sweep_from_stored_plan(meta.plan)
+            if sweep is not None:  # a load sweep: per-step curves, each step openable as a run
+                sweep_report(records, sweep, key="hist_sweep")
+            else:
+                run_report(records, meta.plan, key="hist_report", data_key=(str(store.path), *meta.data_key),
+                           price=stored_price(meta.plan.price))
 if logs_tab.open:
     with logs_tab:
         server_side_view()
