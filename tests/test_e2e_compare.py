@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "compare.png"
+PRESENTER_SCREENSHOT = ROOT / "docs" / "presenter.png"
 SHOTS = Path(os.environ.get("CFAI_E2E_SHOTS", "")) if os.environ.get("CFAI_E2E_SHOTS") else None
 
 # A value cut short by CSS ("3,84..."): its content is wider than its box.
@@ -102,11 +103,15 @@ def test_cancel_shows_the_cancelled_run_not_the_previous_one(page: Page, streaml
 
 
 @pytest.mark.e2e
-def test_presenter_view_at_800_px(page: Page, streamlit_url: str):
+def test_presenter_view_at_800_px(page: Page, streamlit_url: str, tmp_path: Path):
     _open(page, streamlit_url, 1440, 900, "?presenter=1")
     expect(page.get_by_test_id("stSidebar")).to_be_hidden()
     _set_n(page, 3) if page.get_by_label("Requests per route (N)").is_visible() else None
     _run_to_report(page)
+    shot = tmp_path / "presenter.png"
+    page.screenshot(path=str(shot), full_page=False)
+    if os.environ.get("CFAI_UPDATE_SCREENSHOTS") == "1":  # README's picture of the presenter view
+        shutil.copyfile(shot, PRESENTER_SCREENSHOT)
     page.set_viewport_size({"width": 800, "height": 900})
     expect(page.get_by_test_id("stMetric").first).to_be_visible()
     assert page.locator('[data-testid="stMetricValue"]').evaluate_all(TRUNCATED_JS) == []
