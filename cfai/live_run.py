@@ -52,11 +52,15 @@ class LiveRun:
         """Validate the plan (raises ValueError / ConfigError with a user-facing message), store the run's
         row (a store that fails does not stop the run: see the module's docstring), and start sending in a
         background job (cfai.jobs)."""
-        runner = Runner(client, plan, run_id=run_id)
+        return cls._launch(Runner(client, plan, run_id=run_id), store, name="cfai-live")
+
+    @classmethod
+    def _launch(cls, runner: Runner, store: Store | None, name: str) -> LiveRun:
+        """Store the run's row (if the store can) and start `runner` in a background job."""
         live = cls(runner=runner, store=store)
         live._begin()
         live._last_flush = time.monotonic()
-        live._job = jobs.start(live._work, name=f"cfai-live-{runner.run_id}", total=runner.total,
+        live._job = jobs.start(live._work, name=f"{name}-{runner.run_id}", total=runner.total,
                                cancel=live.cancel_event)
         return live
 

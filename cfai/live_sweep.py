@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cfai import jobs
 from cfai.client import Client
 from cfai.compare import Runner, RunResult
 from cfai.live_run import LiveRun
@@ -112,12 +111,8 @@ class LiveSweep(LiveRun):
                     run_id: str | None = None) -> LiveSweep:
         """Validate the sweep (raises ValueError / ConfigError with a user-facing message), store the run's row
         with the sweep's plan, and start the steps in a background job (cfai.jobs)."""
-        steps = SweepSteps(client, sweep, run_id=run_id)
-        live = cls(runner=steps, store=store)
-        live._begin()
-        live._last_flush = time.monotonic()
-        live._job = jobs.start(live._work, name=f"cfai-sweep-{steps.run_id}", total=steps.total,
-                               cancel=live.cancel_event)
+        live = cls._launch(SweepSteps(client, sweep, run_id=run_id), store, name="cfai-sweep")  # type: ignore[arg-type]  # the Runner interface
+        assert isinstance(live, LiveSweep)
         return live
 
     @property

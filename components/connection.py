@@ -29,6 +29,7 @@ from cfai.config import (
     scope_server_tokens,
     server_tokens_allowed_for,
 )
+from components.presenter import presenter_requested
 
 _CLIENT_KEY = "_cfai_client"
 _GATEWAY_CHECK_KEY = "_cfai_gateway_check"  # (account, gateway, api base) -> GatewayCheck, checked once each
@@ -331,8 +332,8 @@ def local_mode_notice(page: str) -> None:
     first_page = st.session_state.setdefault(_NOTICE_PAGE, page)
     if first_page != page:
         st.session_state[_NOTICE_DISMISSED] = True
-    if _value("cfg_mode") != MODE_LOCAL or st.session_state.get(_NOTICE_DISMISSED):
-        return
+    if _value("cfg_mode") != MODE_LOCAL or st.session_state.get(_NOTICE_DISMISSED) or presenter_requested():
+        return  # the presenter view shows nothing but the numbers
     with st.container(border=True, key="cfg_local_notice"):
         text, button = st.columns([8, 1], vertical_alignment="center")
         text.markdown(":material/computer: **Answers come from the local emulator**: simulated models on this "

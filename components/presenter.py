@@ -40,6 +40,11 @@ div[class*="st-key-cfai_cards"] [data-testid="stMetricDelta"] { font-size: clamp
 """
 
 
+def presenter_requested() -> bool:
+    """The presenter view is on or asked for by the URL, without touching any state (for the app shell)."""
+    return bool(st.session_state.get(TOGGLE_KEY)) or st.query_params.get(QUERY_PARAM) in ("1", "true", "yes")
+
+
 def presenter_mode() -> bool:
     """Whether the presenter view is on: `?presenter=1` turns it on at load; the toggle (`presenter_toggle`)
     keeps the URL in step, so a reload or a shared link keeps the view."""

@@ -101,39 +101,8 @@ def app(app_env):
 @pytest.fixture(scope="session")
 def streamlit_url(emulator, tmp_path_factory) -> Iterator[str]:
     """The real app under `streamlit run`, in local mode against the session emulator."""
-    import socket
-    import subprocess
-    import sys
-    import time
+    from tests.streamlit_server import streamlit_app
 
-    import requests
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
-    env.update(CFAI_EMULATOR_URL=emulator.base_url, CFAI_DATA_DIR=str(tmp_path_factory.mktemp("appdata")))
-    log = open(tmp_path_factory.mktemp("streamlit") / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:  # readiness check, not a fixed sleep
-        try:
-            if requests.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"streamlit did not start; see {log.name}")
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    env = {"CFAI_EMULATOR_URL": emulator.base_url, "CFAI_DATA_DIR": str(tmp_path_factory.mktemp("appdata"))}
+    with streamlit_app(env, tmp_path_factory.mktemp("streamlit")) as url:
+        yield url

@@ -106,6 +106,7 @@ def test_cancel_shows_the_cancelled_run_not_the_previous_one(page: Page, streaml
 def test_presenter_view_at_800_px(page: Page, streamlit_url: str, tmp_path: Path):
     _open(page, streamlit_url, 1440, 900, "?presenter=1")
     expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+    expect(page.get_by_text("Answers come from the local emulator")).to_have_count(0)  # only the numbers
     _set_n(page, 3) if page.get_by_label("Requests per route (N)").is_visible() else None
     _run_to_report(page)
     shot = tmp_path / "presenter.png"
