@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Unpack
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ReadTimeoutError
@@ -108,7 +109,7 @@ class _Call:
     headers: dict[str, str]
     model: str = ""
     body: dict[str, Any] | None = None
-    params: Mapping[str, Any] | None = None
+    params: Mapping[str, Any] | list[tuple[str, Any]] | None = None  # a list: repeated keys (filters)
     stream: bool = False
     refusal: CloudflareError | None = None  # set when the call must not be sent at all
     started_at: float = 0.0  # wall clock of the current attempt
@@ -491,7 +492,7 @@ class Client:
 
 
 def _host(url: str) -> str:
-    return requests.utils.urlparse(url).netloc or url
+    return urlsplit(url).netloc or url
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -267,7 +267,7 @@ def export_bytes(info: RunInfo, records: list[dict[str, Any]], fmt: str = "json"
         return json.dumps(doc, indent=1, allow_nan=False).encode()
     if fmt == "csv":
         frame = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
-        extra = {
+        extra: dict[str, Any] = {
             "run_name": info.name, "run_created_at": info.created_at, "run_finished_at": info.finished_at,
             "run_status": info.status, "run_model": info.model, "run_connection_label": info.connection_label,
             "run_plan": json.dumps(plan),
@@ -428,7 +428,8 @@ class Store:
             from cfai.compare import connection_label as label_of
 
             connection_label = label_of(connection)
-            fields = (connection.mode, connection.account_id, connection.gateway_id or None)
+            fields: tuple[str | None, str | None, str | None] = (
+                connection.mode, connection.account_id, connection.gateway_id or None)
         else:
             fields = connection_fields(connection_label)
         with self._transaction("start storing the run") as db:
