@@ -50,8 +50,8 @@ class EmulatorHandle:
     def open_connections(self) -> int:
         """Client connections the server holds now (the gateway's own hops to Workers AI not counted)."""
         internal = self.state.internal_port
-        return sum(1 for c in list(self._server.server_state.connections)
-                   if getattr(c, "server", None) is None or c.server[1] != internal)
+        ports = [getattr(c, "server", None) for c in list(self._server.server_state.connections)]
+        return sum(1 for server in ports if server is None or server[1] != internal)
 
     @property
     def active_requests(self) -> int:

@@ -311,8 +311,8 @@ def _value_for(schema: Any, name: str, words: list[str], rng: random.Random, dep
         lo, hi = int(schema.get("minimum", 1)), int(schema.get("maximum", 100))
         return rng.randint(lo, max(lo, hi))
     if kind == "number":
-        lo, hi = float(schema.get("minimum", 0.0)), float(schema.get("maximum", 1.0))
-        return round(rng.uniform(lo, max(lo, hi)), 3)
+        low, high = float(schema.get("minimum", 0.0)), float(schema.get("maximum", 1.0))
+        return round(rng.uniform(low, max(low, high)), 3)
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "null":

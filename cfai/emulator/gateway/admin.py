@@ -192,7 +192,7 @@ def admin_routes(state: EmulatorState) -> list[BaseRoute]:
 
     async def create_gateway(rt: GatewayRuntime, request: Request, account: str) -> Response:
         data = await _json_object(request)
-        gw = rt.store.create(account, data.get("id"), data)
+        gw = rt.store.create(account, data.get("id"), data)  # type: ignore[arg-type]  # the store checks the type
         return ok(gw.to_api())
 
     async def get_gateway(rt: GatewayRuntime, request: Request, account: str, gateway_id: str) -> Response:

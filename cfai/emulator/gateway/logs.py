@@ -114,7 +114,7 @@ class LogFilter:
         elif self.key == "metadata.value":
             candidates = list(e.metadata.values())
         else:
-            candidates = [getattr(e, FILTER_KEYS[self.key])]
+            candidates = [getattr(e, str(FILTER_KEYS[self.key]))]
         hit = any(_compare(c, self.operator, v) for c in candidates for v in self.values)
         return not hit if self.operator == "neq" else hit
 

@@ -17,7 +17,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -365,9 +365,9 @@ async def proxy_request(state: EmulatorState, request: Request, target: Target) 
         if hit is not None:
             call.response_content_type = dict(hit.headers).get("content-type")
             call.log(hit.status, cached=True, tokens=(hit.tokens_in, hit.tokens_out))
-            headers = dict(hit.headers)
-            headers.update({"cf-aig-cache-status": "HIT", "cf-aig-log-id": log_id, "cf-aig-step": "0"})
-            return Response(hit.body, status_code=hit.status, headers=headers)
+            hit_headers = dict(hit.headers)
+            hit_headers.update({"cf-aig-cache-status": "HIT", "cf-aig-log-id": log_id, "cf-aig-step": "0"})
+            return Response(hit.body, status_code=hit.status, headers=hit_headers)
 
     forward = {k: v for k, v in request.headers.items() if k in _FORWARD or k in (FAULT_HEADER, DELAY_HEADER)}
     forward["accept-encoding"] = "identity"  # relay bytes as they are; no re-encoding on the way through
@@ -436,7 +436,7 @@ def gateway_routes(state: EmulatorState) -> list[BaseRoute]:
     """The gateway's provider-URL routes and its management API (gateways and logs), for `create_app`."""
     get_runtime(state)
 
-    def provider_route(kind: str):
+    def provider_route(kind: str) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             p = request.path_params
             return await proxy_request(state, request, Target(p["account"], p["gateway"], ENDPOINTS[kind],

@@ -53,5 +53,6 @@ def with_unified_route(state: EmulatorState, routes: list[BaseRoute]) -> list[Ba
         if kind is None:
             out.append(route)
         else:
+            assert isinstance(route, Route)  # only a Route has a path a kind was found for
             out.append(Route(route.path, _dispatch(state, route.endpoint, kind), methods=sorted(route.methods or ())))
     return out
