@@ -16,9 +16,12 @@ import ipaddress
 import json
 import os
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
@@ -49,8 +52,10 @@ from cfai.format import (
     format_ratio,
     format_usd,
 )
+from cfai.live_run import FINAL_RETRY_DELAYS_S, RETRY_EVERY_S
 from cfai.plan import MAX_CONCURRENCY, Plan
 from cfai.pricing import ModelPrice, PriceError, custom_price
+from cfai.records import records_frame, run_status
 from cfai.request_options import header_problems
 from cfai.routes import ROUTE_DESCRIPTIONS
 
@@ -411,8 +416,9 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
             raise UsageError(str(exc)) from None
         store = Store(args.db) if args.db else Store()
         stack.callback(store.close)
-        # Saved as it goes: Ctrl-C or a crash keeps what was measured.
-        store.begin_run(runner.run_id, plan, connection_label=connection_label(conn))
+        # Saved as it goes: Ctrl-C or a crash keeps what was measured; a store that fails does not stop it.
+        writer = _RunWriter(store, runner.run_id)
+        writer.begin(plan, connection_label(conn))
         if not args.quiet:
             err.write(f"run {runner.run_id}: {plan.model}, routes {','.join(plan.routes)}, {plan.n} measured + "
                       f"{plan.warmup} warm-up per route, {_deadline_words(plan)}\n")
@@ -425,7 +431,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
             with recording:
                 if not accepting[0]:
                     return
-                store.add_records(runner.run_id, [record])
+                writer.add(record)
                 if progress:
                     progress(record)
 
@@ -436,19 +442,26 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
             with recording:
                 accepting[0] = False
             # On Ctrl-C the run is cancelled and stored as such: what was measured is kept.
-            store.finish_run(runner.run_id, cancelled=cancel.is_set())
-        status = store.run_info(runner.run_id).status
-        records = store.load_records(runner.run_id)
+            stored = writer.finish(cancelled=cancel.is_set())
+        records = records_frame(writer.records)
+        status = store.run_info(runner.run_id).status if stored else run_status(writer.records, cancel.is_set())
         summary = {"run_id": runner.run_id, "status": status, "model": plan.model, "deadline_s": plan.timeout_s,
                    **route_summary(records), "cost": cost_section(client, plan, records)}
+        if not stored:  # the history could not take the run: it leaves as a file History imports
+            saved_to = writer.export(plan, conn, status, result)
+            summary["unsaved"] = {"reason": writer.error, "export": str(saved_to) if saved_to else None}
+            err.write(f"warning: the run could not be stored ({writer.error})"
+                      + (f"; it is saved as {saved_to} (import it on the History page or with `cfai runs "
+                         f"import`)" if saved_to else "; and it could not be saved as a file either") + ".\n")
         failure = summarize_failures(records)
         if failure is not None and status == "failed":
             summary["failure"] = failure.to_dict()
     if args.json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
+        where = f"stored in {store.path}" if "unsaved" not in summary else "not stored (see the warning)"
         out.write(f"run {summary['run_id']} ({status}), model {plan.model}, {_deadline_words(plan)}, "
-                  f"stored in {store.path}\n\n")
+                  f"{where}\n\n")
         out.write(format_table(summary) + "\n")
     lag_warning = start_lag_warning(summary, open_loop=plan.rate is not None)
     if lag_warning:  # on stderr, so --json output stays one JSON document
@@ -463,6 +476,89 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
         err.write(f"error: no measured request succeeded{why}\n")
         return EXIT_FAILED
     return EXIT_OK
+
+
+class _RunWriter:
+    """The CLI's records on their way to the history. A failed write (a full disk, a lock held by another
+    program) never stops the run: the records wait in memory and are written again at the next record (at
+    most every `RETRY_EVERY_S`) and at the end; if the history still cannot take them, `export` writes the
+    run as a file that History imports. Every record is also kept in memory for the summary."""
+
+    def __init__(self, store: Any, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.records: list[Any] = []
+        self._pending: list[Any] = []
+        self._begun = False
+        self._retry_at = 0.0
+        self.error: str | None = None
+
+    def begin(self, plan: Plan, label: str) -> None:
+        from cfai.store import StoreError
+
+        self._plan, self._label = plan, label
+        try:
+            self.store.begin_run(self.run_id, plan, connection_label=label)
+            self._begun = True
+        except StoreError as exc:
+            self.error = str(exc)
+
+    def add(self, record: Any) -> None:
+        self.records.append(record)
+        self._pending.append(record)
+        if time.monotonic() >= self._retry_at:
+            self._write()
+
+    def _write(self) -> bool:
+        from cfai.store import StoreError
+
+        try:
+            if not self._begun:
+                self.store.begin_run(self.run_id, self._plan, connection_label=self._label)
+                self._begun = True
+            if self._pending:
+                self.store.add_records(self.run_id, self._pending)
+                self._pending = []
+        except StoreError as exc:
+            self.error = str(exc)
+            self._retry_at = time.monotonic() + RETRY_EVERY_S
+            return False
+        return True
+
+    def finish(self, cancelled: bool) -> bool:
+        """Write what waits and the final status (a few tries); True when the history holds the whole run."""
+        from cfai.store import StoreError
+
+        for delay in (0.0, *FINAL_RETRY_DELAYS_S):
+            time.sleep(delay)
+            if self._write():
+                try:
+                    self.store.finish_run(self.run_id, cancelled=cancelled)
+                except StoreError as exc:
+                    self.error = str(exc)
+                    continue
+                self.error = None
+                return True
+        return False
+
+    def export(self, plan: Plan, conn: Connection, status: str, result: RunResult | None) -> Path | None:
+        """The run as a JSON export in the current folder (or the temp folder): what History imports."""
+        from dataclasses import asdict
+
+        from cfai.store import export_bytes, run_info_of
+
+        now = time.time()
+        finished = result or RunResult(run_id=self.run_id, plan=plan, started_at=now, finished_at=now,
+                                       records=list(self.records), cancelled=status == "cancelled",
+                                       connection_label=self._label)
+        data = export_bytes(run_info_of(finished, conn, status=status), [asdict(r) for r in self.records], "json")
+        for folder in (Path.cwd(), Path(tempfile.gettempdir())):
+            path = folder / f"cfai-run-{self.run_id}.json"
+            try:
+                path.write_bytes(data)
+            except OSError:
+                continue
+            return path
+        return None
 
 
 def _deadline_words(plan: Plan) -> str:
@@ -495,8 +591,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse prints its own message
         return int(exc.code or 0) and EXIT_USAGE
+    from cfai.store import StoreError
+
     try:
         return args.handler(args, out, err, dict(os.environ))
     except UsageError as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except StoreError as exc:  # the history cannot be opened at all: say which file and what to do
+        err.write(f"error: {exc}\n")
+        return EXIT_FAILED

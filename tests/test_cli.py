@@ -315,3 +315,44 @@ def test_a_custom_price_is_used_and_stored_with_the_run(emulator, clean_env):
     assert summary["cost"]["routes"]["direct"]["cost_total_usd"] == pytest.approx(expected)
     code, _, err = run_cli("compare", *emulator_args(emulator), "--n", "1", "--price-cached-in", "1", "--quiet")
     assert code == 2 and "needs an input or an output price" in err
+
+
+# --- a history that fails during a run (issue 10.10) -------------------------------------------------------
+def test_a_full_disk_mid_run_keeps_every_record_and_leaves_an_importable_file(emulator, tmp_path, monkeypatch):
+    from cfai.cli import _RunWriter
+    from cfai.compare import Runner
+    from cfai.config import local_connection
+    from cfai.plan import Plan
+
+    monkeypatch.chdir(tmp_path)
+    store = Store(tmp_path / "history.sqlite3")
+    plan = Plan(model=CLASSIFIER, body={"text": "good"}, routes=("direct",), n=300, warmup=0, concurrency=8)
+    from cfai.client import Client
+
+    with Client(local_connection(emulator.base_url)) as client:
+        runner = Runner(client, plan)
+        writer = _RunWriter(store, runner.run_id)
+        writer.begin(plan, "local")
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
+        result = runner.run(on_record=writer.add)
+        assert not writer.finish(cancelled=False)  # the history could not take the run...
+        assert len(writer.records) == 300  # ...and nothing measured was lost
+        assert "full" in writer.error and str(store.path) in writer.error
+        saved = writer.export(plan, client.connection, "complete", result)
+    assert saved is not None and saved.parent == tmp_path
+    with Store(tmp_path / "other.sqlite3") as other:
+        run_id = other.import_run(saved.read_bytes(), "json")
+        assert other.run_info(run_id).status == "complete" and len(other.load_records(run_id)) == 300
+    store._db.execute("PRAGMA max_page_count = 1073741823")  # space again: the next finish stores it all
+    assert writer.finish(cancelled=False) and writer.error is None
+    assert len(store.load_records(runner.run_id)) == 300
+    store.close()
+
+
+def test_a_history_that_cannot_be_opened_is_one_clear_line(emulator, tmp_path):
+    bad = tmp_path / "history.sqlite3"
+    bad.write_bytes(b"this is not a database" * 100)
+    code, out, err = run_cli("compare", *emulator_args(emulator), "--db", str(bad), "--text", "x", "--n", "1", "--quiet")
+    assert code == 1 and "Traceback" not in err
+    assert str(bad) in err and err.startswith("error: ")
