@@ -121,3 +121,22 @@ def test_bad_records_files_are_refused(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ValueError, match=message):
         read_locust_records(path)
+
+
+def test_workers_carry_only_the_connections_tokens(emulator, tmp_path):
+    """The children inherit the caller's environment; a token in it that the connection does not use (local
+    mode's placeholder instead of the user's CLOUDFLARE_API_TOKEN, no gateway token) must not reach a worker,
+    which would send it to the connection's base URLs."""
+    from tests.recording_proxy import RecordingProxy
+
+    plan = Plan(model=TEXTGEN, body={"prompt": "hi", "max_tokens": 4}, routes=("direct", "gateway"), n=2,
+                warmup=0, concurrency=1, name="token scope")
+    env = {**__import__("os").environ, "CLOUDFLARE_API_TOKEN": "users-real-api-token",
+           "CLOUDFLARE_GATEWAY_TOKEN": "users-real-gateway-token"}
+    with RecordingProxy("emu", emulator.base_url) as proxy:
+        local = run_locally(plan, local_connection(proxy.base_url), run_id="loc-scope", workers=1,
+                            work_dir=tmp_path, timeout_s=90, env=env)
+        seen = proxy.everything()
+    assert local.returncode == 0, local.log_path.read_text()[-2000:]
+    assert len(read_locust_records(local.records_path).records) == plan.total_requests
+    assert "users-real-api-token" not in seen and "users-real-gateway-token" not in seen
