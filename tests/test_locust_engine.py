@@ -140,3 +140,23 @@ def test_workers_carry_only_the_connections_tokens(emulator, tmp_path):
     assert local.returncode == 0, local.log_path.read_text()[-2000:]
     assert len(read_locust_records(local.records_path).records) == plan.total_requests
     assert "users-real-api-token" not in seen and "users-real-gateway-token" not in seen
+
+
+@pytest.mark.parametrize("name", ["Authorization", "cf-aig-authorization", "Proxy-Authorization", "X-Auth-Key",
+                                  "cf-api-token"])
+def test_no_credential_header_reaches_a_locustfile_or_a_stored_plan(tmp_path, monkeypatch, name):
+    """Every header the client treats as a credential (cfai.errors.SECRET_HEADERS), typed with `--header`, is
+    left out of the plan as stored, exported and written into a locustfile, not only the two Bearer ones."""
+    from cfai.cli import main
+
+    path = tmp_path / "lf.py"
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "t")
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef")
+    code = main(["compare", "--engine", "locust", "--write-locustfile", str(path), "--api-base",
+                 "http://127.0.0.1:9/client/v4", "--routes", "direct", "--n", "1", "--header", f"{name}: canary-4711",
+                 "--header", "x-note: kept"], out=io.StringIO(), err=io.StringIO())
+    assert code == 0
+    text = path.read_text()
+    assert "canary-4711" not in text and "x-note" in text
+    assert "canary-4711" not in json.dumps(Plan(model=TEXTGEN, body={"prompt": "x"},
+                                                extra_headers={name: "canary-4711"}).to_dict())
