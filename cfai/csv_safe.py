@@ -38,10 +38,13 @@ def restore_cell(value: Any) -> Any:
 
 
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with every text cell (in object or string columns, and column names) neutralised."""
+    """A copy with every text cell (in object, string and categorical columns, and column names) neutralised."""
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
+        dtype = out[column].dtype
+        if isinstance(dtype, pd.CategoricalDtype):  # labels often are: their categories are text cells too
+            out[column] = out[column].astype(object).map(neutralize_cell)
+        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
             out[column] = out[column].map(neutralize_cell)
     out.columns = [neutralize_cell(c) for c in out.columns]
     return out

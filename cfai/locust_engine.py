@@ -85,9 +85,9 @@ class LocustSettings:
                    connection_label=connection_label(connection))
 
     def connection(self, env: Mapping[str, str]) -> Connection:
-        """The connection on this machine: the file's URLs and ids, the token from the environment (the
-        emulator's well-known local token in local mode)."""
-        token = env.get(ENV_API_TOKEN) or (LOCAL_API_TOKEN if self.mode == "local" else "")
+        """The connection on this machine: the file's URLs and ids, the token from the environment (always the
+        emulator's well-known local token in local mode: a real token in the environment is not for it)."""
+        token = LOCAL_API_TOKEN if self.mode == "local" else (env.get(ENV_API_TOKEN) or "")
         return Connection(mode=self.mode, account_id=self.account_id, api_token=token,  # type: ignore[arg-type]
                           gateway_id=self.gateway_id, gateway_token=env.get(ENV_GATEWAY_TOKEN) or None,
                           api_base_url=self.api_base_url, gateway_base_url=self.gateway_base_url)
@@ -389,8 +389,13 @@ def run_locally(
     # The children import this very `cfai` (a checkout may differ from the one installed in the venv).
     package_root = str(Path(__file__).resolve().parent.parent)
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, child_env.get("PYTHONPATH")) if p)
+    # The children get exactly the connection's tokens, to our own children only, never into a file: a token
+    # left in the inherited environment (the user's real one in local mode, a gateway token the connection
+    # does not use) would otherwise be read by the workers and sent to the connection's base URLs.
+    child_env.pop(ENV_API_TOKEN, None)
+    child_env.pop(ENV_GATEWAY_TOKEN, None)
     if connection.api_token and connection.mode != "local":
-        child_env[ENV_API_TOKEN] = connection.api_token  # to our own children only, never into a file
+        child_env[ENV_API_TOKEN] = connection.api_token
     if connection.gateway_token:
         child_env[ENV_GATEWAY_TOKEN] = connection.gateway_token
     common = ["-f", str(locustfile), "--skip-log-setup"]

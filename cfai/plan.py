@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from cfai.chat.params import is_json_mode
 from cfai.config import Connection
+from cfai.errors import is_secret_header
 from cfai.routes import ROUTES, uses_gateway
 
 CacheMode = Literal["identical", "unique"]
@@ -17,8 +18,6 @@ CACHE_MODES: tuple[CacheMode, ...] = ("identical", "unique")
 MAX_CONCURRENCY = 64
 # Open loop: the most requests in flight at once. Beyond it a start is late, and `actual_start_s` says so.
 OPEN_LOOP_MAX_IN_FLIGHT = 256
-# Header names never kept in a stored plan (a plan is saved and exported; tokens must not be).
-_SECRET_HEADERS = ("authorization", "cf-aig-authorization")
 JSON_MODE_STREAM_PROBLEM = "JSON mode cannot stream: turn Stream off or set the response format to Text."
 NO_GATEWAY_PROBLEM = (
     "The gateway routes (gateway, gateway-skip, unified) need an AI Gateway ID: set CLOUDFLARE_GATEWAY_ID (or "
@@ -104,9 +103,8 @@ class Plan:
         """JSON-ready, for storage and export; secret-bearing headers are dropped."""
         data = asdict(self)
         data["routes"] = list(self.routes)
-        data["extra_headers"] = {
-            k: v for k, v in self.extra_headers.items() if k.lower() not in _SECRET_HEADERS
-        }
+        # Credential headers are never kept: a plan is stored, exported and written into locustfiles.
+        data["extra_headers"] = {k: v for k, v in self.extra_headers.items() if not is_secret_header(k)}
         return data
 
     @classmethod

@@ -26,12 +26,14 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from cfai.compare import CACHE_MODES, MAX_CONCURRENCY, RECORD_COLUMNS, ROUTES, Plan
 from cfai.csv_safe import restore_cell
 from cfai.pricing import ModelPrice, PriceError
 from cfai.records import ADDED_RECORD_COLUMNS
+from cfai.sweep import MAX_STEPS, SweepPlan
 
 EXPORT_FORMAT = "workers-ai-lab/run"
 EXPORT_VERSION = 1  # of the file format; the database has its own schema version
@@ -136,6 +138,16 @@ def _unique(routes: list[str]) -> list[str]:
 HeaderValue = Annotated[str, Field(max_length=1000, pattern=r"^[^\r\n\x00]*$")]
 
 
+class SweepIn(BaseModel):
+    """A sweep's definition in a stored plan (`SweepPlan.to_dict`): typed and bounded here, then held to the
+    sweep's own rules (`SweepPlan.problems`), so a stored sweep always opens as one."""
+
+    model_config = ConfigDict(extra="ignore")
+    concurrencies: Annotated[list[Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)]], Field(max_length=MAX_STEPS)] = []
+    rates: Annotated[list[Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]],
+                     Field(max_length=MAX_STEPS)] = []
+    requests_per_step: Annotated[int, Field(ge=1, le=MAX_RECORDS)] | None = None
+    duration_s: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)] | None = None
 
 
 class PlanIn(BaseModel):
@@ -156,8 +168,18 @@ class PlanIn(BaseModel):
     name: Annotated[str, Field(max_length=MAX_NAME_CHARS)] = ""
     extra_headers: Annotated[dict[Annotated[str, Field(pattern=HEADER_NAME)], HeaderValue],
                              Field(max_length=MAX_HEADERS)] = {}
-    sweep: Annotated[dict[str, Any], AfterValidator(_json_body)] | None = None
+    sweep: SweepIn | None = None
     price: Annotated[dict[str, Any], AfterValidator(_price)] | None = None
+
+    @model_validator(mode="after")
+    def _sweep_rules(self) -> PlanIn:
+        if self.sweep is not None:
+            base = Plan.from_dict({**self.model_dump(exclude={"sweep"}), "sweep": None})
+            own = set(base.problems())
+            problems = [p for p in SweepPlan.from_dict(base, self.sweep.model_dump()).problems() if p not in own]
+            if problems:
+                raise ValueError("the sweep: " + " ".join(problems).rstrip("."))
+        return self
 
 
 class RunIn(BaseModel):

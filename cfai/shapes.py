@@ -11,6 +11,7 @@ payload in order. Both accept the v4 envelope (`{"result": ...}`) or the bare ob
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,14 +77,36 @@ class Delta:
 
 
 # --- small readers --------------------------------------------------------------------------------------
+# No answer has more tokens than this; a count beyond it (or negative, NaN, 1e400 = infinity) is junk from
+# the server and is dropped rather than priced, summed or stored (SQLite integers end at 2**63).
+MAX_TOKEN_COUNT = 10**12
+
+
 def _int(value: Any) -> int | None:
+    """A token count, or None for anything that is not one (wrong type, negative, not finite, absurd)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not (math.isfinite(value) and 0 <= value <= MAX_TOKEN_COUNT):
         return None
     return int(value)
 
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _finish(value: Any) -> str | None:
+    """A finish reason is a word; anything else a server sends there is no finish reason."""
+    return value if isinstance(value, str) and value else None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list (tool calls): other items are junk the pages could not show."""
+    return [item for item in _list(value) if isinstance(item, dict)]
 
 
 def _as_text(value: Any) -> str:
@@ -179,16 +202,16 @@ def _choice_reasoning(part: dict[str, Any]) -> str:
 
 
 def _read_chat(output: dict[str, Any]) -> Answer:
-    choices = output.get("choices") or []
+    choices = _list(output.get("choices"))
     choice = _dict(choices[0]) if choices else {}
     message = _dict(choice.get("message"))
     text = _as_text(message.get("content")) if message else _as_text(choice.get("text"))
-    tool_calls: list[dict[str, Any]] = message["tool_calls"] if isinstance(message.get("tool_calls"), list) else []
+    tool_calls = _dicts(message.get("tool_calls"))
     return Answer(
         text=text,
         reasoning=_choice_reasoning(message),
         usage=read_usage(output.get("usage")),
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=_finish(choice.get("finish_reason")),
         shape="chat_completion",
         tool_calls=tool_calls,
     )
@@ -199,14 +222,16 @@ def _read_responses(output: dict[str, Any]) -> Answer:
     reasoning: list[str] = []
     summaries: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for item in output.get("output") or []:
+    for item in _list(output.get("output")):
         item = _dict(item)
         kind = item.get("type")
         if kind == "message":
-            texts += [_as_text(c.get("text")) for c in item.get("content") or [] if _dict(c).get("type") == "output_text"]
+            texts += [_as_text(c.get("text")) for c in _list(item.get("content")) if _dict(c).get("type") == "output_text"]
         elif kind == "reasoning":
-            reasoning += [_as_text(c.get("text")) for c in item.get("content") or [] if _dict(c).get("type") == "reasoning_text"]
-            summaries += [_as_text(c.get("text")) for c in item.get("summary") or [] if _dict(c).get("type") == "summary_text"]
+            reasoning += [_as_text(c.get("text")) for c in _list(item.get("content"))
+                          if _dict(c).get("type") == "reasoning_text"]
+            summaries += [_as_text(c.get("text")) for c in _list(item.get("summary"))
+                          if _dict(c).get("type") == "summary_text"]
         elif kind == "function_call":
             tool_calls.append(item)
     status = output.get("status")
@@ -230,7 +255,7 @@ def _read_classic(output: dict[str, Any], reasoning_first: bool, max_tokens: int
     usage = read_usage(output.get("usage"))
     finish = _length_from_budget(usage, max_tokens)
     raw = output.get("response")
-    tool_calls: list[dict[str, Any]] = output["tool_calls"] if isinstance(output.get("tool_calls"), list) else []
+    tool_calls = _dicts(output.get("tool_calls"))
     if not isinstance(raw, str):  # JSON mode: an object, never reasoning
         return Answer(_as_text(raw), "", usage, finish, "classic", tool_calls)
     reasoning, text = split_inline_reasoning(raw, reasoning_first=reasoning_first, cut=finish == LENGTH)
@@ -302,7 +327,7 @@ class StreamReader:
                 return self._flush_pending()
             try:
                 payload: Any = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
                 self.error = f"Unreadable stream event: {data[:80]!r}"
                 return [Delta(error=self.error)]
         else:
@@ -329,10 +354,10 @@ class StreamReader:
     def _feed_chat(self, payload: dict[str, Any]) -> list[Delta]:
         self.shape = "chat_completion"
         usage = self._usage_from(payload)
-        choices = payload.get("choices") or []
+        choices = _list(payload.get("choices"))
         choice = _dict(choices[0]) if choices else {}
         delta = _dict(choice.get("delta"))
-        finish = choice.get("finish_reason")
+        finish = _finish(choice.get("finish_reason"))
         if finish:
             self.finish_reason = finish
         out: list[Delta] = []
@@ -365,7 +390,9 @@ class StreamReader:
             self.usage = final.usage or self.usage
             self.finish_reason = final.finish_reason
             if kind == "response.failed":
-                self.error = str(_dict(response.get("error")).get("message") or "the response failed")
+                error = response.get("error")
+                message = error if isinstance(error, str) else _dict(error).get("message")
+                self.error = str(message or "the response failed")
                 return [Delta(error=self.error)]
             return [Delta("answer", "", self.usage, self.finish_reason)]
         if kind == "error":

@@ -19,7 +19,7 @@ from cfai.diagnose import overlay_mismatch
 from cfai.format import MISSING
 from cfai.run_import import RunImportError
 from cfai.run_logs import fetch_run_logs
-from cfai.safe_markdown import escape_markdown
+from cfai.safe_markdown import escape_markdown, safe_markdown
 from cfai.store import RunInfo, StoreError
 from cfai.sweep import sweep_from_stored_plan
 from components import compare_charts as charts
@@ -67,15 +67,18 @@ def import_panel() -> None:
         if upload is not None and st.button("Import", key="hist_import", icon=":material/upload:",
                                             disabled=not writable):
             fmt = "csv" if upload.name.lower().endswith(".csv") else "json"
+            # The problems quote values from the file, which anybody may have written: no image in them may
+            # load from its host when the error is shown (cfai.safe_markdown).
+            file_name = safe_markdown(upload.name)
             try:
                 run_id = store.import_run(upload.getvalue(), fmt)
             except RunImportError as exc:
-                lines = "\n".join(f"- {p}" for p in exc.problems)
-                st.error(f"Could not import {upload.name}: nothing was stored.\n\n{lines}", icon=":material/error:")
+                lines = "\n".join(f"- {safe_markdown(p)}" for p in exc.problems)
+                st.error(f"Could not import {file_name}: nothing was stored.\n\n{lines}", icon=":material/error:")
             except StoreError as exc:
-                st.error(f"Could not import {upload.name}: {exc}", icon=":material/error:")
+                st.error(f"Could not import {file_name}: {safe_markdown(str(exc))}", icon=":material/error:")
             else:
-                st.session_state[FLASH_KEY] = f"Imported {upload.name} as run {run_id}."
+                st.session_state[FLASH_KEY] = f"Imported {file_name} as run {run_id}."
                 st.session_state["hist_open"] = run_id
                 st.rerun()
 
@@ -147,7 +150,8 @@ if st.session_state.get("hist_open") not in all_ids:
     st.session_state["hist_open"] = all_ids[0]
 run_id = st.selectbox("Run", all_ids, key="hist_open", format_func=run_label)
 meta = info_of(run_id)
-st.caption(f"`{run_id}` · {meta.model} · {meta.connection_label} · {meta.record_count:,} records · {meta.status}")
+st.caption(f"`{run_id}` · {escape_markdown(meta.model)} · {escape_markdown(meta.connection_label)} · "  # imported text
+           f"{meta.record_count:,} records · {meta.status}")
 report_tab, logs_tab, manage_tab = st.tabs(TABS, key="hist_tab", on_change="rerun")
 
 

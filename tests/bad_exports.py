@@ -43,6 +43,17 @@ JSON_CASES: list[tuple[str, Change, str]] = [
     ("ok as a number", lambda d: d["records"][0].update(ok=1), "record 1, ok"),
     ("records not a list", lambda d: d.update(records={"0": {}}), "records"),
     ("n not a whole number", lambda d: d["run"]["plan"].update(n=2.5), "run.plan.n"),
+    # A sweep's definition is read back to draw its report: junk there crashed History and `cfai runs show`.
+    ("sweep loads as text", lambda d: d["run"]["plan"].update(sweep={"concurrencies": "1,2", "requests_per_step": 2}),
+     "run.plan.sweep.concurrencies"),
+    ("sweep loads nested", lambda d: d["run"]["plan"].update(sweep={"concurrencies": [[1]], "requests_per_step": 2}),
+     "run.plan.sweep.concurrencies[0]"),
+    ("sweep rate beyond a float", lambda d: d["run"]["plan"].update(sweep={"rates": [1e300], "duration_s": 1e300}),
+     "run.plan.sweep.rates[0]"),
+    ("sweep count as text", lambda d: d["run"]["plan"].update(sweep={"concurrencies": [1, 2], "requests_per_step": "x"}),
+     "run.plan.sweep.requests_per_step"),
+    ("sweep without loads", lambda d: d["run"]["plan"].update(sweep={"requests_per_step": 2}),
+     "the sweep: Give the sweep either a list of concurrencies or a list of rates"),
 ]
 
 

@@ -184,6 +184,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self._raw(body)
 
+    def _mode_body(self, content_type: str) -> None:
+        """`body:<content type>`: a 200 with the server's `body` bytes (a hostile JSON body or SSE stream)."""
+        body: bytes = self.server.body  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", content_type or "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self._raw(body)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -193,9 +202,10 @@ class _Server(ThreadingHTTPServer):
 class HostileServer:
     """`with HostileServer("trickle:0.5") as server: ... server.base_url ...`; `server.mode` may change."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, body: bytes = b"") -> None:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.mode = mode  # type: ignore[attr-defined]
+        self.httpd.body = body  # type: ignore[attr-defined]  # what mode `body:` answers
         self.httpd.requests = []  # type: ignore[attr-defined]
         self.httpd.stopping = threading.Event()  # type: ignore[attr-defined]
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"

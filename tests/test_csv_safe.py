@@ -71,3 +71,12 @@ def test_the_run_export_is_neutralised(tmp_path):
     written = cells(data)
     assert not any(spreadsheet_would_run(c) for c in written), [c for c in written if spreadsheet_would_run(c)]
     assert "'=HYPERLINK(\"http://127.0.0.1:9\")" in written and "'@evil(1)" in written
+
+
+def test_categorical_and_string_columns_are_neutralised_too():
+    """Labels and routes are often categorical: their cells are text a spreadsheet would run all the same."""
+    frame = pd.DataFrame({"label": pd.Categorical(["=HYPERLINK(\"http://x\")", "fine"]),
+                          "text": pd.array(["@SUM(1)", None], dtype="string"), "cost_usd": [0.5, -1.0]})
+    rows = list(csv.reader(io.StringIO(safe_csv(frame))))
+    assert rows[1][:2] == ["'=HYPERLINK(\"http://x\")", "'@SUM(1)"] and rows[2][0] == "fine"
+    assert rows[1][2] == "0.5" and rows[2][2] == "-1.0"  # numbers stay numbers

@@ -121,3 +121,42 @@ def test_bad_records_files_are_refused(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ValueError, match=message):
         read_locust_records(path)
+
+
+def test_workers_carry_only_the_connections_tokens(emulator, tmp_path):
+    """The children inherit the caller's environment; a token in it that the connection does not use (local
+    mode's placeholder instead of the user's CLOUDFLARE_API_TOKEN, no gateway token) must not reach a worker,
+    which would send it to the connection's base URLs."""
+    from tests.recording_proxy import RecordingProxy
+
+    plan = Plan(model=TEXTGEN, body={"prompt": "hi", "max_tokens": 4}, routes=("direct", "gateway"), n=2,
+                warmup=0, concurrency=1, name="token scope")
+    env = {**__import__("os").environ, "CLOUDFLARE_API_TOKEN": "users-real-api-token",
+           "CLOUDFLARE_GATEWAY_TOKEN": "users-real-gateway-token"}
+    with RecordingProxy("emu", emulator.base_url) as proxy:
+        local = run_locally(plan, local_connection(proxy.base_url), run_id="loc-scope", workers=1,
+                            work_dir=tmp_path, timeout_s=90, env=env)
+        seen = proxy.everything()
+    assert local.returncode == 0, local.log_path.read_text()[-2000:]
+    assert len(read_locust_records(local.records_path).records) == plan.total_requests
+    assert "users-real-api-token" not in seen and "users-real-gateway-token" not in seen
+
+
+@pytest.mark.parametrize("name", ["Authorization", "cf-aig-authorization", "Proxy-Authorization", "X-Auth-Key",
+                                  "cf-api-token"])
+def test_no_credential_header_reaches_a_locustfile_or_a_stored_plan(tmp_path, monkeypatch, name):
+    """Every header the client treats as a credential (cfai.errors.SECRET_HEADERS), typed with `--header`, is
+    left out of the plan as stored, exported and written into a locustfile, not only the two Bearer ones."""
+    from cfai.cli import main
+
+    path = tmp_path / "lf.py"
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "t")
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef")
+    code = main(["compare", "--engine", "locust", "--write-locustfile", str(path), "--api-base",
+                 "http://127.0.0.1:9/client/v4", "--routes", "direct", "--n", "1", "--header", f"{name}: canary-4711",
+                 "--header", "x-note: kept"], out=io.StringIO(), err=io.StringIO())
+    assert code == 0
+    text = path.read_text()
+    assert "canary-4711" not in text and "x-note" in text
+    assert "canary-4711" not in json.dumps(Plan(model=TEXTGEN, body={"prompt": "x"},
+                                                extra_headers={name: "canary-4711"}).to_dict())

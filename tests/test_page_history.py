@@ -265,3 +265,31 @@ def test_the_gateway_id_is_a_field_not_read_from_the_label(app):
     store.close()
     at = _open_tab(_open_history(app), "Server-side view")
     assert at.button(key="hist_load_logs")
+
+
+LEAK = "![x](http://127.0.0.1:9/leak.png?q=secret)"
+
+
+def test_text_from_an_imported_file_never_loads_a_remote_image(app, two_runs):
+    """An export anybody may have written: its values are quoted in the import's error messages and its
+    connection label in the open run's caption; neither may carry a Markdown image (the browser would fetch it)."""
+    store = _store()
+    doc = json.loads(store.export_run(two_runs[1], "json"))
+    store.close()
+    at = _open_history(app)
+    bad = json.loads(json.dumps(doc))
+    bad["run"]["run_id"] = "refused-run"
+    bad["run"]["status"] = LEAK  # refused, and the problem quotes the value found
+    at.file_uploader(key="hist_import_file").set_value(("bad.json", json.dumps(bad).encode(), "text/plain")).run()
+    at.button(key="hist_import").click().run()
+    errors = " ".join(e.value for e in at.error)
+    assert "run.status" in errors and "![" not in errors, errors
+
+    good = json.loads(json.dumps(doc))
+    good["run"]["run_id"] = "labelled-run"
+    good["run"]["connection_label"] = f"local {LEAK}"
+    at.file_uploader(key="hist_import_file").set_value(("good.json", json.dumps(good).encode(), "text/plain")).run()
+    at.button(key="hist_import").click().run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption if "records ·" in c.value]
+    assert captions and "leak" in captions[0] and "![" not in captions[0], captions
