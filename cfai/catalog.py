@@ -27,7 +27,12 @@ DEFAULT_CLASSIFICATION_MODEL = "@cf/huggingface/distilbert-sst-2-int8"
 class ModelLister(Protocol):
     """What the catalogue needs from a client (`cfai.client.Client.list_models`)."""
 
-    def list_models(self, task: str | None = None) -> list[dict[str, Any]]: ...
+    def list_models(self, task: str | None = None, *, deadline: float | None = None) -> list[dict[str, Any]]: ...
+
+
+# A page waits for the catalogue before it can draw its model picker: a slow or trickling API gets this long
+# (all pages of the catalogue together), then the built-in list is offered with the reason.
+CATALOGUE_DEADLINE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ def load_catalogue(client: ModelLister, task: str = TEXT_GENERATION) -> Catalogu
     """Models for `task` from `client.list_models`; the built-in list, with the reason, when that fails or
     comes back empty. Never raises: the picker must always offer something."""
     try:
-        entries = client.list_models(task=task)
+        entries = client.list_models(task=task, deadline=CATALOGUE_DEADLINE_S)
     except Exception as e:  # noqa: BLE001 - any failure (HTTP, network, odd body) falls back the same way
         return Catalogue(task, FALLBACK_MODELS.get(task, ()), error=f"Model catalogue unavailable: {e}")
     models = models_from_entries(entries, task)

@@ -20,7 +20,7 @@ from cfai.errors import (
     scrub_secrets,
 )
 from cfai.result import Result, model_input
-from cfai.sse import SSELimitError, SSEParser
+from cfai.sse import SSEEvent, SSELimitError, SSEParser
 from cfai.token_timing import TokenEvent
 from cfai.transport import CallLimits, now
 
@@ -67,6 +67,33 @@ class Stream:
         done = False
         received = 0
         limits = self._limits
+
+        def read(events: list[SSEEvent]) -> Iterator[shapes.Delta]:
+            nonlocal done
+            for event in events:
+                if event.is_done:
+                    done = True
+                for delta in reader.feed(event.data, event.event):
+                    if delta.usage is not None:
+                        result.usage = shapes.usage_dict(delta.usage)
+                    if delta.error:
+                        result.error = self._error(StreamInterruptedError,
+                                                   f"The stream reported an error: {delta.error}")
+                    if not delta.text:
+                        continue
+                    at_ms = (now() - self._start) * 1000
+                    if timings.first_token_ms is None:
+                        timings.first_token_ms = at_ms
+                    if delta.kind == "reasoning" and timings.first_reasoning_ms is None:
+                        timings.first_reasoning_ms = at_ms
+                    if delta.kind == "answer":
+                        if timings.first_answer_ms is None:
+                            timings.first_answer_ms = at_ms
+                        parts.append(delta.text)
+                    result.token_events.append(TokenEvent(at_ms, delta.kind, 1))
+                    yield delta
+                done = done or reader.done
+
         try:
             for chunk in response.iter_content(chunk_size=None):
                 received += len(chunk)
@@ -74,36 +101,13 @@ class Stream:
                     result.error = self._error(ResponseTooLargeError, f"The stream passed {_mib(limits.max_body_bytes)} "
                                                f"after {len(parts)} chunks; reading stopped there, the text so far is kept.")
                     break
-                for event in parser.feed(chunk):
-                    if event.is_done:
-                        done = True
-                    for delta in reader.feed(event.data, event.event):
-                        if delta.usage is not None:
-                            result.usage = shapes.usage_dict(delta.usage)
-                        if delta.error:
-                            result.error = self._error(StreamInterruptedError,
-                                                       f"The stream reported an error: {delta.error}")
-                        if not delta.text:
-                            continue
-                        at_ms = (now() - self._start) * 1000
-                        if timings.first_token_ms is None:
-                            timings.first_token_ms = at_ms
-                        if delta.kind == "reasoning" and timings.first_reasoning_ms is None:
-                            timings.first_reasoning_ms = at_ms
-                        if delta.kind == "answer":
-                            if timings.first_answer_ms is None:
-                                timings.first_answer_ms = at_ms
-                            parts.append(delta.text)
-                        result.token_events.append(TokenEvent(at_ms, delta.kind, 1))
-                        yield delta
-                    done = done or reader.done
+                yield from read(parser.feed(chunk))
                 if limits is not None and limits.expired:  # bytes keep coming (keep-alives): still the end
                     if not done:
                         result.error = self._deadline_error(len(parts))
                     break
             else:
-                for event in parser.close():
-                    done = done or event.is_done
+                yield from read(parser.close())  # a last event with no blank line after it still counts
         except SSELimitError as exc:
             result.error = self._error(ResponseTooLargeError, f"{exc} Reading stopped; the text so far is kept.")
         except (requests.RequestException, OSError) as exc:

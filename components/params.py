@@ -8,6 +8,7 @@ default applies (and the code snippets stay short).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -121,8 +122,10 @@ def _cached_schema(connection_key: str, model: str, _client: Client) -> dict[str
 
 
 def connection_key(conn: Connection) -> str:
-    """What a schema depends on: where it is read from (never the token)."""
-    return f"{conn.mode}|{conn.api_base_url}|{conn.account_id}"
+    """What a schema depends on: where it is read from, and with which token (a hash of it, never the token:
+    a session must not be given what another session's token fetched)."""
+    token = hashlib.sha256(conn.api_token.encode()).hexdigest()[:16] if conn.api_token else "-"
+    return f"{conn.mode}|{conn.api_base_url}|{conn.account_id}|{token}"
 
 
 def load_model_params(model: str, catalogue_shape: str | None = None) -> ModelParams:

@@ -85,3 +85,14 @@ def test_a_hostile_usage_is_stored_with_the_run(tmp_path):
         store.save_run(run, client.connection)
         frame = store.load_records(run.run_id)
     assert len(frame) == 2 and frame["ok"].all() and frame["tokens_in"].isna().all()
+
+
+def test_a_last_event_with_no_blank_line_after_it_still_counts():
+    """A server that closes the stream right after its last `data:` line (no blank line): that event, here
+    the end of the answer and [DONE], is still read, so the stream is not reported as cut."""
+    payload = b'data: {"response":"Hel"}\n\ndata: {"response":"lo"}\n\ndata: [DONE]'
+    with HostileServer("body:text/event-stream", body=payload) as server, \
+            Client(local_connection(server.base_url)) as client:
+        stream = client.stream(MODEL, {"prompt": "hi"})
+        text = "".join(stream)
+    assert text == "Hello" and stream.result.ok and not stream.result.interrupted, stream.result.error
