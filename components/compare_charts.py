@@ -40,7 +40,9 @@ def _route_scale(routes: Sequence[str]) -> alt.Scale:
 
 
 def _run_scale(runs: Sequence[str]) -> alt.Scale:
-    domain = list(dict.fromkeys(runs))
+    # Sorted, not in order of appearance: History's two overlay charts list the runs in different orders,
+    # and a run must keep its colour from one chart to the next.
+    domain = sorted(dict.fromkeys(runs))
     return alt.Scale(domain=domain, range=[RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(domain))])
 
 

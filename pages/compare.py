@@ -111,13 +111,15 @@ def request_editor() -> tuple[str, dict | None, str, str | None]:
 
 def plan_editor(model: str, body: dict, kind: str) -> Plan:
     default_routes = ["direct", "gateway"] if connection.has_gateway else ["direct"]
-    c1, c2, c3 = st.columns([2, 1, 1])
-    routes = c1.multiselect("Routes", ROUTES, default=default_routes, key="cmp_routes",
+    # Routes on a row of their own: beside N and warm-up in a half-width column at 1024 px, the chips lost
+    # their names and the labels broke mid-word ("Request s per route").
+    routes = st.multiselect("Routes", ROUTES, default=default_routes, key="cmp_routes",
                             help="gateway: the AI Gateway URL, with cf-aig-cache-ttl. gateway-skip: the same with "
                                  "cf-aig-skip-cache: true (the gateway's own overhead). unified: the Workers AI "
                                  "REST API with a cf-aig-gateway-id header (the gateway's unified route).")
-    n = c2.number_input("Requests per route (N)", 1, 1000, DEFAULT_N, key="cmp_n")
-    warmup = c3.number_input("Warm-up per route", 0, 20, 1, key="cmp_warmup",
+    c1, c2 = st.columns(2)
+    n = c1.number_input("Requests per route (N)", 1, 1000, DEFAULT_N, key="cmp_n")
+    warmup = c2.number_input("Warm-up per route", 0, 20, 1, key="cmp_warmup",
                              help="Sent first and excluded from the statistics (fills the cache and the "
                                   "connection pool).")
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -214,11 +216,14 @@ if mode == "Load sweep":  # below the editors: the sweep's form, its progress an
     st.stop()
 
 with controls:
-    left, right, toggle, info = st.columns([1, 1, 1.6, 3.6], vertical_alignment="center")
-    start = left.button("Run", type="primary", icon=":material/play_arrow:",
-                        disabled=bool(problems) or running or not ready, key="cmp_run", width="stretch")
-    stop = right.button("Cancel", icon=":material/stop:", disabled=not running, key="cmp_cancel", width="stretch")
-    presenter_toggle(toggle)
+    # Buttons as wide as their labels and the estimate on its own line: fixed column shares cut the labels
+    # short ("R...", "C...") at 1024 px with the sidebar open.
+    with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+        start = st.button("Run", type="primary", icon=":material/play_arrow:",
+                          disabled=bool(problems) or running or not ready, key="cmp_run", width="content")
+        stop = st.button("Cancel", icon=":material/stop:", disabled=not running, key="cmp_cancel", width="content")
+        presenter_toggle()
+    info = st.container()
     estimate, estimate_text = None, ""
     with info:
         if not problems and ready and not running:

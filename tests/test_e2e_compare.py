@@ -121,3 +121,30 @@ def test_presenter_view_at_800_px(page: Page, streamlit_url: str, tmp_path: Path
     assert size >= 40  # large numbers, read from across a room
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)  # nothing else on screen
     _shot(page, "compare-presenter-800.png")
+
+
+@pytest.mark.e2e
+def test_controls_and_plan_labels_are_not_cut_short_at_1024_px(page: Page, streamlit_url: str):
+    """With the sidebar open at 1024 px, Run / Cancel / Presenter view keep their whole labels, the route chips
+    keep their names, and no plan label breaks inside a word ("Request s per route")."""
+    _open(page, streamlit_url, 1024, 768)
+    expect(page.get_by_text("Estimated duration: about")).to_be_visible(timeout=30_000)
+    main = page.get_by_test_id("stMain")
+    for name in ("Run", "Cancel"):
+        button = main.get_by_role("button", name=name, exact=True)
+        expect(button).to_be_visible()
+        assert button.evaluate_all(TRUNCATED_JS) == [], f"{name} is cut short"
+    toggle = main.get_by_test_id("stCheckbox").filter(has_text="Presenter view").locator("p")
+    assert toggle.evaluate_all(TRUNCATED_JS) == []
+    chips = main.get_by_test_id("stMultiSelect").first.locator('[data-tag]')
+    assert chips.count() >= 2 and chips.evaluate_all(TRUNCATED_JS) == []
+    # A label broken inside a word is taller than one line of its text.
+    for label in ("Requests per route (N)", "Warm-up per route"):
+        words = label.split()
+        widest = max(words, key=len)
+        fits = main.get_by_test_id("stWidgetLabel").filter(has_text=label).first.evaluate(
+            """(e, word) => { const c = document.createElement('span'); c.textContent = word;
+                 c.style.whiteSpace = 'nowrap'; e.querySelector('p').appendChild(c);
+                 const w = c.getBoundingClientRect().width; c.remove();
+                 return w <= e.querySelector('p').getBoundingClientRect().width + 1; }""", widest)
+        assert fits, f"{label!r} breaks inside a word"
