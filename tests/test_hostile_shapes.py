@@ -88,11 +88,14 @@ def test_a_hostile_usage_is_stored_with_the_run(tmp_path):
 
 
 def test_a_last_event_with_no_blank_line_after_it_still_counts():
-    """A server that closes the stream right after its last `data:` line (no blank line): that event, here
-    the end of the answer and [DONE], is still read, so the stream is not reported as cut."""
-    payload = b'data: {"response":"Hel"}\n\ndata: {"response":"lo"}\n\ndata: [DONE]'
+    """A server that closes the stream right after its last `data:` line (no blank line): that event is still
+    read. Here it is a Responses stream's `response.completed`, so the stream ended properly (not cut)."""
+    completed = {"type": "response.completed", "response": {"object": "response", "status": "completed",
+                 "output": [{"type": "message", "content": [{"type": "output_text", "text": "Hello"}]}]}}
+    payload = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hello"}'
+               b"\n\nevent: response.completed\ndata: " + json.dumps(completed).encode())
     with HostileServer("body:text/event-stream", body=payload) as server, \
             Client(local_connection(server.base_url)) as client:
-        stream = client.stream(MODEL, {"prompt": "hi"})
+        stream = client.stream(MODEL, {"input": "hi"})
         text = "".join(stream)
     assert text == "Hello" and stream.result.ok and not stream.result.interrupted, stream.result.error
