@@ -400,7 +400,7 @@ def cost_section(client: Any, plan: Plan, records: Any) -> dict[str, Any]:
 
 
 def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
-    from cfai.stats import route_summary, start_lag_warning
+    from cfai.stats import max_in_flight, route_summary, start_lag_warning
     from cfai.store import Store
 
     plan = plan_from_args(args)
@@ -463,7 +463,8 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[st
         out.write(f"run {summary['run_id']} ({status}), model {plan.model}, {_deadline_words(plan)}, "
                   f"{where}\n\n")
         out.write(format_table(summary) + "\n")
-    lag_warning = start_lag_warning(summary, open_loop=plan.rate is not None)
+    lag_warning = start_lag_warning(summary, open_loop=plan.rate is not None, rate=plan.rate,
+                                    in_flight_peak=max_in_flight(records) if plan.rate is not None else None)
     if lag_warning:  # on stderr, so --json output stays one JSON document
         err.write(f"warning: {lag_warning}\n")
     if cancel.is_set():

@@ -406,7 +406,7 @@ def cmd_compare_locust(args: argparse.Namespace, out: TextIO, err: TextIO, env: 
         store_locust_records,
         write_locustfile,
     )
-    from cfai.stats import route_summary, start_lag_warning
+    from cfai.stats import max_in_flight, route_summary, start_lag_warning
 
     plan = cli.plan_from_args(args)
     run_id = new_run_id()
@@ -458,7 +458,8 @@ def cmd_compare_locust(args: argparse.Namespace, out: TextIO, err: TextIO, env: 
     else:
         out.write(f"run {stored} ({meta.status}) on Locust with {args.workers} workers, model {plan.model}, "
                   f"stored in {store.path}\n\n{cli.format_table(summary)}\n")
-    warning = start_lag_warning(summary, open_loop=plan.rate is not None)
+    warning = start_lag_warning(summary, open_loop=plan.rate is not None, rate=plan.rate,
+                                in_flight_peak=max_in_flight(records) if plan.rate is not None else None)
     if warning:
         err.write(f"warning: {warning}\n")
     return EXIT_FAILED if meta.status in ("failed", "cancelled") else EXIT_OK

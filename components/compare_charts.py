@@ -51,6 +51,12 @@ def _legend(title: str) -> alt.Legend:
     return alt.Legend(title=title, orient="bottom", direction="vertical", labelLimit=0, titleLimit=0)
 
 
+def _side_legend(title: str) -> alt.Legend:
+    """A legend beside the plot, for charts with two legends: below the plot they would take the height the
+    plot needs (Streamlit fits the whole chart into its height), squashing it flat."""
+    return alt.Legend(title=title, orient="right", direction="vertical", labelLimit=260, titleLimit=0)
+
+
 def _title(text: str, *subtitle: str) -> alt.TitleParams:
     return alt.TitleParams(text=text, subtitle=[s for s in subtitle if s], anchor="start")
 
@@ -210,8 +216,8 @@ def overlay_ecdf_chart(curve: pd.DataFrame, metric: str, log_scale: bool = False
         .encode(
             x=alt.X("ms:Q", title=f"{report.METRIC_SHORT.get(metric, metric)} (ms)", scale=_ms_scale(log_scale)),
             y=alt.Y("fraction:Q", title="share of requests at or below", axis=alt.Axis(format="%")),
-            color=alt.Color("run:N", scale=_run_scale(curve["run"].astype(str)), legend=_legend("run")),
-            strokeDash=alt.StrokeDash("route:N", sort=cd.routes_in(curve), legend=_legend("route")),
+            color=alt.Color("run:N", scale=_run_scale(curve["run"].astype(str)), legend=_side_legend("run")),
+            strokeDash=alt.StrokeDash("route:N", sort=cd.routes_in(curve), legend=_side_legend("route")),
             tooltip=["run:N", "route:N", alt.Tooltip("ms:Q", format=",.1f"),
                      alt.Tooltip("fraction:Q", format=".0%")],
         )
@@ -232,7 +238,7 @@ def overlay_percentile_chart(bars: pd.DataFrame, metric: str, log_scale: bool = 
     )
     columns = _value_mark(base, log_scale).encode(
         y=alt.Y("ms:Q", title=y_title, scale=_ms_scale(log_scale)),
-        color=alt.Color("run:N", scale=_run_scale(runs), legend=_legend("run")),
+        color=alt.Color("run:N", scale=_run_scale(runs), legend=_side_legend("run")),
         tooltip=["run:N", "route:N", "percentile:N", alt.Tooltip("ms:Q", format=",.1f"),
                  alt.Tooltip("ci_low:Q", format=",.1f"), alt.Tooltip("ci_high:Q", format=",.1f")])
     with_ci = base.transform_filter("isValid(datum.ci_low) && isValid(datum.ci_high)")

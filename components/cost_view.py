@@ -195,7 +195,7 @@ def cost_headline(saving: Saving | None, reason: str = NO_PRICE, container: Any 
     pct = saving.saved_pct
     where.metric(  # two significant figures and a short delta: the card shares a row with the speed-up
         "Cache saved", format_usd(saving.saved_usd, digits=2), border=True,
-        delta=f"{pct:.0f}% of the cost" if pct is not None else None,
+        delta=f"{pct:.0f}% of the {saving.route} route's cost" if pct is not None else None,
         delta_color="off", delta_arrow="off",
         help=(f"{saving.hits:,} of {saving.requests:,} successful measured {saving.route} requests were cache "
               f"hits. Cost with the cache {format_usd(saving.with_cache_usd)}, without it "

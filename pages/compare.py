@@ -59,8 +59,9 @@ page_css(presenter)
 if not presenter:
     st.title("Compare routes")
     st.caption("Send the same request N times per route, interleaved: **direct** to Workers AI, through **AI "
-               "Gateway** (cached with cf-aig-cache-ttl), or through the gateway with its cache skipped. Every "
-               "run is stored; see History.")
+               "Gateway**'s URL (cached with cf-aig-cache-ttl), through the gateway with its cache skipped, or "
+               "the **unified** route (Workers AI's own API with a cf-aig-gateway-id header). Every run is "
+               "stored; see History.")
 
 connection = get_connection()
 store, store_problem = history_store()
@@ -74,6 +75,7 @@ mode = MODES[0] if presenter else st.segmented_control(
     help="Comparison: one load, N requests per route. Load sweep: the same plan at rising loads, to find "
          "where latency bends.")
 controls = st.container()  # Run, Cancel, the estimate: drawn first, filled once the plan is known
+live_area = st.container()  # a run in progress: right under Run, above the editors, where the room looks
 
 
 def catalogue_price(model: str, kind: str) -> ModelPrice | None:
@@ -265,7 +267,8 @@ def live_progress(run: LiveRun) -> None:
 
 # Live progress: a fragment polls the background run; the page reruns once when it ends (then the report).
 if live is not None and live.running:
-    poll_while_running(lambda: live.running, lambda: live_progress(live), key="compare")
+    with live_area:
+        poll_while_running(lambda: live.running, lambda: live_progress(live), key="compare")
     st.stop()  # the report below is drawn once the run has ended
 
 session_runs: list[str] = st.session_state.get(RUNS_KEY, [])

@@ -78,7 +78,8 @@ def test_open_loop_and_raw_body(emulator, clean_env):
                              "--n", "3", "--warmup", "0", "--rate", "50", "--routes", "direct", "--json", "--quiet")
     assert code == 0, err
     printed = json.loads(out)
-    assert err == "" and printed["routes"]["direct"]["n"] == 3
+    # stderr holds at most the start-lag warning (a busy machine may start a request late), never an error.
+    assert (err == "" or err.startswith("warning: Requests started up to")) and printed["routes"]["direct"]["n"] == 3
     # Open loop: how late requests started, and latency from the scheduled start, in the same JSON the page shows.
     direct = printed["routes"]["direct"]
     assert direct["start_lag_p99_ms"] is not None and direct["start_lag_p50_ms"] >= 0

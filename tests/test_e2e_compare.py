@@ -92,6 +92,11 @@ def test_cancel_shows_the_cancelled_run_not_the_previous_one(page: Page, streaml
     # Live progress with elapsed time and ETA, live headline numbers and chart while it runs.
     expect(page.get_by_text("Running:")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("s left").first).to_be_visible()
+    # The live progress sits under Run, above the editors, on screen without scrolling at 1440x900.
+    progress = page.get_by_text("Running:").bounding_box()
+    editors = page.get_by_label("Requests per route (N)").bounding_box()
+    assert progress is not None and editors is not None and progress["y"] < editors["y"]
+    assert progress["y"] + progress["height"] <= 900
     expect(page.get_by_test_id("stMetric").first).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stVegaLiteChart"] svg').first).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Cancel").click()
