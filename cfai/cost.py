@@ -266,13 +266,9 @@ def route_costs(df: pd.DataFrame, price: ModelPrice | None, estimated_input_toke
     return pd.DataFrame(rows, columns=list(ROUTE_COST_COLUMNS))
 
 
-@dataclass(frozen=True)
-class Saving:
-    """What the cache saved on one route of a run: the headline "cache saved $X (Y%)"."""
+class _CacheSaving:
+    """What a cache saved: the difference of a cost with and without it, in dollars and as a share."""
 
-    route: str
-    requests: int
-    hits: int
     with_cache_usd: float
     without_cache_usd: float
 
@@ -283,6 +279,18 @@ class Saving:
     @property
     def saved_pct(self) -> float | None:
         return 100.0 * self.saved_usd / self.without_cache_usd if self.without_cache_usd > 0 else None
+
+
+@dataclass(frozen=True)
+class Saving(_CacheSaving):
+    """What the cache saved on one route of a run: the headline "cache saved $X (Y%)"."""
+
+    route: str
+    requests: int
+    hits: int
+    with_cache_usd: float
+    without_cache_usd: float
+
 
     @property
     def label(self) -> str:
@@ -332,7 +340,7 @@ def _billed_per_day(list_per_day: float, free_usd_per_day: float) -> float:
 
 
 @dataclass(frozen=True)
-class Projection:
+class Projection(_CacheSaving):
     """Monthly cost of `requests_per_day` at `hit_rate`, with and without the cache. `*_list_usd` is before
     the free daily allocation, the others after it (each day's allocation only covers that day)."""
 
@@ -346,13 +354,6 @@ class Projection:
     with_cache_usd: float
     without_cache_usd: float
 
-    @property
-    def saved_usd(self) -> float:
-        return self.without_cache_usd - self.with_cache_usd
-
-    @property
-    def saved_pct(self) -> float | None:
-        return 100.0 * self.saved_usd / self.without_cache_usd if self.without_cache_usd > 0 else None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "saved_usd": self.saved_usd, "saved_pct": self.saved_pct}
