@@ -51,9 +51,10 @@ def measured_lines(metric: str, *, warmups: str = "excluded", failures_excluded:
         tail = "client side, in ms; warm-ups and errors excluded"
     else:
         tail = f"client side, in ms; warm-ups {warmups}" + ("; errors excluded" if failures_excluded else "")
-    if metric == "ttfb_ms" and stream is not False:
-        return [TTFB_SUBTITLES[stream], tail]
-    return [METRIC_SUBTITLES.get(metric, f"Measured: {metric}"), tail]
+    # One short line per clause: a chart in a half-width column (1024 px) cuts a long subtitle line short.
+    head = TTFB_SUBTITLES[stream] if metric == "ttfb_ms" and stream is not False else \
+        METRIC_SUBTITLES.get(metric, f"Measured: {metric}")
+    return [head, *tail.split("; ")]
 
 
 @dataclass
