@@ -47,7 +47,8 @@ def cost_vs_hit_rate_chart(curve: pd.DataFrame, requests_per_day: float) -> alt.
     measured = data.loc[(data["point"] == "measured") & (data["series"] == CURVE_SERIES["monthly_usd"])].copy()
     measured["label"] = [f"measured {pct:.0f}% hits: {format_usd(usd)}/month"
                          for pct, usd in zip(measured["hit_rate_pct"], measured["monthly_usd"], strict=True)]
-    x = alt.X("hit_rate_pct:Q", title="cache hit rate (%)", scale=alt.Scale(domain=[0, 100], nice=False))
+    # Padding keeps a measured point at 0% or 100% whole instead of cut by the plot's edge.
+    x = alt.X("hit_rate_pct:Q", title="cache hit rate (%)", scale=alt.Scale(domain=[0, 100], nice=False, padding=16))
     y = alt.Y("monthly_usd:Q", title="cost per month (USD)", axis=alt.Axis(format=USD_AXIS_FORMAT),
               scale=alt.Scale(zero=True))
     tooltip = [alt.Tooltip("hit_rate_pct:Q", title="hit rate (%)", format=".0f"), "series:N",
@@ -62,8 +63,10 @@ def cost_vs_hit_rate_chart(curve: pd.DataFrame, requests_per_day: float) -> alt.
         x=x, y=y, tooltip=tooltip)
     # The label points inwards: a label past the plot's edge would make Vega shrink the plot to fit it.
     inward = "right" if measured["hit_rate_pct"].max() > 50 else "left"
-    label = alt.Chart(measured).mark_text(align=inward, dx=-14 if inward == "right" else 14, dy=-22, fontSize=15,
-                                          fontWeight="bold", color=MEASURED_COLOR).encode(x=x, y=y, text="label:N")
+    # Above the point, clear of the two lines (which meet near it at high hit rates).
+    label = alt.Chart(measured).mark_text(align=inward, dx=-14 if inward == "right" else 14, dy=-34, fontSize=15,
+                                          baseline="bottom", fontWeight="bold",
+                                          color=MEASURED_COLOR).encode(x=x, y=y, text="label:N")
     return alt.layer(lines, point, label).properties(
         height=CHART_HEIGHT,
         title=_title("Monthly cost vs cache hit rate",
