@@ -218,8 +218,7 @@ def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "
             charts.show(charts.cache_chart(counts))
     if not bars.empty:
         charts.show(charts.percentile_chart(bars, metric, log_scale, stream))
-    if stream:  # streamed runs: TTFT, inter-token latency, TPOT and tokens/s per route
-        st.subheader("Token timing")
+    if stream:  # streamed runs: TTFT, inter-token latency, TPOT and tokens/s per route (its own heading)
         token_timing_section(df)
 
     st.subheader("Statistics")
