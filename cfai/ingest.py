@@ -253,11 +253,12 @@ def parse_table(
         notes.append("NUL characters in the file were removed.")
     delimiter = delimiter or sniff_delimiter(text, filename)
 
-    records: list[tuple[int, int, list[str]]] = []  # (row number, last line, cells)
+    records: list[tuple[int, int, list[str]]] = []  # (row number, lines it spans, cells)
     issues: list[Issue] = []
     blank_rows = 0
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     row_number = 0
+    last_line = 0  # a row's line count comes from line numbers, which run ahead after a multi-line cell
     while True:
         row_number += 1
         try:
@@ -265,14 +266,16 @@ def parse_table(
         except StopIteration:
             break
         except csv.Error as e:
+            last_line = reader.line_num
             issues.append(Issue(row_number, _csv_error_message(e)))
             if len(issues) >= MAX_ISSUES:
                 break
             continue
+        lines, last_line = reader.line_num - last_line, reader.line_num
         if not cells or all(not c.strip() for c in cells):
             blank_rows += 1
             continue
-        records.append((row_number, reader.line_num, cells))
+        records.append((row_number, lines, cells))
     if not records:
         raise IngestError("The file has no rows with text in them.")
 
@@ -290,7 +293,7 @@ def parse_table(
 
     kept_cells: list[list[str]] = []
     kept_rows: list[int] = []
-    for row, _last_line, cells in data_records:
+    for row, _lines, cells in data_records:
         if len(cells) == width:
             kept_cells.append(cells)
             kept_rows.append(row)
@@ -299,7 +302,7 @@ def parse_table(
             issues.append(Issue(row, f"has {len(cells)} field(s), expected {width}{hint}."))
 
     if text.count('"') % 2 == 1:
-        multi_line = [row for row, last_line, _ in records if last_line > row]
+        multi_line = [row for row, lines, _ in records if lines > 1]
         where = f" from row {multi_line[-1]} on" if multi_line else ""
         notes.append(
             f"The file has an unmatched double quote{where}: the text after it may have been read as one cell."

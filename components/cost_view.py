@@ -185,6 +185,17 @@ def stored_price(data: Mapping[str, Any] | None) -> ModelPrice | None:
 
 
 # --- a comparison run ----------------------------------------------------------------------------------
+def no_saving_reason(df: pd.DataFrame, price: ModelPrice | None, route: str = "gateway") -> str:
+    """Why a run has no "cache saved" figure: no price, or nothing measured on the cached route to price
+    (a direct-only run, or one cancelled during its warm-ups); "no price listed" only when that is true."""
+    if price is None or not price.has_token_price:
+        return NO_PRICE
+    table = route_costs(df, price)
+    if not (table["route"] == route).any():
+        return f"no {route} requests"  # none measured and successful: short, it is a card
+    return "no token counts"
+
+
 def cost_headline(saving: Saving | None, reason: str = NO_PRICE, container: Any = None) -> str:
     """The card "cache saved $X (Y%)", meant to sit next to the speed-up card; `reason` is shown when there
     is no saving to report. Returns the card's text."""

@@ -19,7 +19,7 @@ from cfai.format import MISSING, format_ms
 from cfai.pricing import ModelPrice
 from components import compare_charts as charts
 from components import presenter as presenter_view
-from components.cost_view import cost_headline, run_cost_section
+from components.cost_view import cost_headline, no_saving_reason, run_cost_section
 from components.token_timing_view import token_timing_section
 
 METRIC_OPTIONS = {"total_ms": "Total (to last byte)", "ttfb_ms": "Time to first byte"}
@@ -218,8 +218,7 @@ def run_report(df: pd.DataFrame, plan: PlanLike, key: str, summary_note: str = "
             charts.show(charts.cache_chart(counts))
     if not bars.empty:
         charts.show(charts.percentile_chart(bars, metric, log_scale, stream))
-    if stream:  # streamed runs: TTFT, inter-token latency, TPOT and tokens/s per route
-        st.subheader("Token timing")
+    if stream:  # streamed runs: TTFT, inter-token latency, TPOT and tokens/s per route (its own heading)
         token_timing_section(df)
 
     st.subheader("Statistics")
@@ -244,4 +243,4 @@ def _cost_card(df: pd.DataFrame, price: ModelPrice | None, row: Any, key: str, *
         from cfai.cost import cache_saving
 
         saving = cache_saving(df, price) if price is not None and price.has_token_price else None
-    cost_headline(saving, container=row)
+    cost_headline(saving, no_saving_reason(df, price), container=row)

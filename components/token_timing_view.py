@@ -9,6 +9,8 @@ without streamed requests, or stored before token timing was recorded, gets a on
 
 from __future__ import annotations
 
+import textwrap
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -26,6 +28,9 @@ NO_REPLAY_NOTE = ("Cached replay: no streamed gateway request was answered from 
                   "there is no replay to compare (the gateway may not cache streamed responses).")
 BOX_NOTE = "Box: p25–p75 of the requests; whiskers p5–p95; white tick: median"
 ITL_SERIES = ("ITL p50", "ITL p90", "ITL p99")
+# Vega cuts a title line at the chart's width ("…"); these charts sit in half-width columns, about 300 px at
+# 1024 px with the sidebar open: subtitles are wrapped to lines that fit there.
+SUBTITLE_WIDTH = 52
 
 
 def format_value(value: object, unit: str) -> str:
@@ -58,7 +63,8 @@ def box_chart(dist: pd.DataFrame, groups: list[str], title: str, subtitle: str, 
     medians = base.mark_tick(color="white", size=16 if series else 26, thickness=3).encode(x="p50:Q")
     step = 22 if series else 40
     return readable(alt.layer(whiskers, boxes, medians).properties(
-        height=alt.Step(step), title=_title(title, subtitle, BOX_NOTE)))
+        height=alt.Step(step), title=_title(title, *textwrap.wrap(subtitle, SUBTITLE_WIDTH),
+                                            *textwrap.wrap(BOX_NOTE, SUBTITLE_WIDTH))))
 
 
 def _chart(dist: pd.DataFrame, groups: list[str], metric: tr.TokenMetric, what: str) -> None:

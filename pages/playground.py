@@ -270,12 +270,13 @@ visible = list(pair) if side_by_side else [conversation]
 targets = ("a", "b") if side_by_side else ("main",)
 by_target = {"main": conversation, "a": pair[0], "b": pair[1]}
 
-tools = st.columns([1, 1.4, 1, 3], vertical_alignment="center")
-tools[0].button("Clear chat", icon=":material/delete_sweep:", key="pg_clear",
-                disabled=not any(c.turns for c in visible), on_click=clear, args=(visible,))
-tools[1].button("Regenerate last answer", icon=":material/autorenew:", key="pg_regenerate",
-                disabled=not any(c.can_regenerate() for c in visible), on_click=queue_resend, args=(targets,))
-with tools[2].popover("Export", icon=":material/download:", disabled=not any(c.turns for c in visible)):
+# A row sized by its buttons: fixed columns cut the labels to "Cl…" and "Regener…" at 1024 px.
+tools = st.container(horizontal=True, gap="small", vertical_alignment="center")
+tools.button("Clear chat", icon=":material/delete_sweep:", key="pg_clear",
+             disabled=not any(c.turns for c in visible), on_click=clear, args=(visible,))
+tools.button("Regenerate last answer", icon=":material/autorenew:", key="pg_regenerate",
+             disabled=not any(c.can_regenerate() for c in visible), on_click=queue_resend, args=(targets,))
+with tools.popover("Export", icon=":material/download:", disabled=not any(c.turns for c in visible)):
     if side_by_side:
         json_text, md_text = pair_to_json(*pair, mode=conn.mode), pair_to_markdown(*pair, mode=conn.mode)
     else:

@@ -329,3 +329,23 @@ def test_route_cost_data_from_a_real_run(run_frame, prices):
     spec = cost_charts.route_cost_chart(data).to_dict()
     assert spec["height"] == {"step": 22}  # a discrete axis sized by step, never a fixed height
     assert cost_charts.route_cost_data(route_costs(run_frame, None)).empty
+
+
+def _report_script(frame, plan, price, presenter):
+    from components.run_report import run_report
+
+    run_report(frame, plan, key="rep", price=price, presenter=presenter)
+
+
+@pytest.mark.parametrize("presenter", [False, True])
+def test_cache_saved_card_without_gateway_requests_does_not_claim_no_price(live, prices, presenter):
+    """A run with no measured gateway request (direct only, or cancelled during the warm-ups) has nothing to
+    save; the card said "no price listed" beside a cost section priced at the list price."""
+    plan = Plan(model=LLAMA, body={"prompt": f"no gateway {uuid.uuid4().hex}", "max_tokens": 8}, n=2, warmup=0,
+                routes=("direct",))
+    frame = Runner(live, plan).run().to_frame()
+    at = _app(_report_script, frame, plan, prices[LLAMA], presenter)
+    card = _metrics(at)["Cache saved"]
+    assert card != NO_PRICE and "no gateway" in card, card
+    at = _app(_report_script, frame, plan, None, presenter)
+    assert _metrics(at)["Cache saved"] == NO_PRICE

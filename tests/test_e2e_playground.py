@@ -92,3 +92,16 @@ def test_a_reasoning_model_streams_into_a_collapsed_reasoning_block(page: Page, 
     expect(block).to_contain_text(re.compile(r"\w+ \w+ \w+"))
     box_top = answer.bounding_box()
     assert box_top is not None and box_top["width"] > 300, "the answer is readable at this size"
+
+
+@pytest.mark.e2e
+def test_the_chat_tool_buttons_show_their_whole_labels_at_1024(page: Page, streamlit_url: str):
+    """Three narrow columns cut them to "Cl…", "Regener…" and "E…" at 1024 px with the sidebar open."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(streamlit_url)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=30_000)
+    for name in ("Clear chat", "Regenerate last answer", "Export"):
+        button = page.get_by_role("button", name=name).first
+        expect(button).to_be_visible()
+        cut = button.evaluate("b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)")
+        assert not cut, f"the {name!r} button's label is cut"

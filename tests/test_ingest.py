@@ -123,6 +123,16 @@ def test_unmatched_quote_is_reported():
     assert any("unmatched double quote" in note and "row 3" in note for note in table.notes)
 
 
+def test_unmatched_quote_names_the_row_where_it_starts_not_the_last_row():
+    # The quote opened in row 3 swallows lines 3-5 into one cell; the rows after it are single lines, but
+    # their line numbers run ahead of their row numbers, which must not make them look multi-line.
+    raw = b'text,label\nok,pos\n"never closed,neg\nmore,pos\nstill,neg"x"y,pos\nlater,neg\nlast,pos\n'
+    table = parse_table(raw)
+    assert table.rows == [2, 3, 4, 5]
+    note = next(n for n in table.notes if "unmatched double quote" in n)
+    assert "from row 3 on" in note, note
+
+
 def test_blank_lines_are_counted_not_kept():
     table = parse_table(b"text,label\n\nhello,pos\n\n\nbye,neg\n")
     assert table.blank_rows == 3 and table.rows == [3, 6]

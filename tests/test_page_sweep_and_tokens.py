@@ -54,7 +54,7 @@ def test_a_streamed_comparison_reports_token_timing_per_route(app):
     assert live.wait(60), "the comparison did not finish"
     at.run()
     assert not at.exception, at.exception
-    assert any(h.value == "Token timing" for h in at.subheader)
+    assert any(h.value == "Token timing (streamed requests)" for h in at.subheader)
     frame = live.frame()
     measured = frame.loc[~frame["warmup"] & frame["ok"]]
     assert measured["itl_p50_ms"].notna().any() and measured["tpot_ms"].notna().any()

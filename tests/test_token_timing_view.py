@@ -12,7 +12,13 @@ import pytest
 from cfai import token_report as tr
 from cfai.records import Record, records_frame
 from cfai.token_timing import METRIC_DEFINITIONS, TOKEN_TIMING_FIELDS, token_timing
-from components.token_timing_view import NO_COLUMNS_NOTE, NO_REPLAY_NOTE, NOT_STREAMED_NOTE, box_chart
+from components.token_timing_view import (
+    NO_COLUMNS_NOTE,
+    NO_REPLAY_NOTE,
+    NOT_STREAMED_NOTE,
+    SUBTITLE_WIDTH,
+    box_chart,
+)
 from tests.token_records import streamed_records
 
 APP = str(Path(__file__).resolve().parent / "apps" / "token_timing_app.py")
@@ -92,6 +98,18 @@ def test_box_chart_goes_log_when_the_groups_differ_tenfold_and_says_what_it_show
     assert len(rows) == 3  # one aggregated row per group, never the raw requests
 
 
+def test_box_chart_subtitles_wrap_instead_of_being_cut_in_a_half_width_column():
+    """Vega cuts a title line at the chart's width with "…": in a half-width column at 1024 px (about 300 px)
+    the TTFT definition lost its end ("...the first streamed token (reason…")."""
+    dist = tr.distributions(tr.streamed_records(hand_made(ROWS)))
+    definition = METRIC_DEFINITIONS["ttft_ms"] + " One value per request."
+    spec = box_chart(dist.loc[dist["metric"] == "ttft_ms"], tr.group_order(tr.streamed_records(hand_made(ROWS))),
+                     "TTFT per route", definition, "ms").to_dict()
+    lines = spec["title"]["subtitle"]
+    assert all(len(line) <= SUBTITLE_WIDTH for line in lines), lines
+    assert " ".join(lines).startswith(definition)
+
+
 # --- the section under AppTest --------------------------------------------------------------------------------
 def _section(records: pd.DataFrame):
     from streamlit.testing.v1 import AppTest
@@ -138,3 +156,19 @@ def test_cached_replays_and_reasoning_are_shown_when_present():
     specs = " ".join(c.proto.spec for c in at.get("vega_lite_chart"))
     assert "First reasoning token vs first answer token" in specs
     assert any(c.value.startswith("Thinking before the answer") for c in at.caption)
+
+
+def _report(records):
+    from components.run_report import run_report
+
+    run_report(records, {"stream": True, "routes": ["direct", "gateway"]}, key="rep")
+
+
+def test_a_streamed_run_report_has_one_token_timing_heading():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_report, args=(hand_made(ROWS),), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    headings = [h.value for h in at.subheader if "Token timing" in h.value]
+    assert headings == ["Token timing (streamed requests)"], headings
