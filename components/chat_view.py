@@ -165,7 +165,8 @@ def render_turn(turn: Turn, *, retry_target: str | None, again_target: str | Non
             st.button("Send this turn again", key=f"again_{again_target}_{turn.id}", icon=":material/replay:",
                       on_click=queue_again, args=(again_target,),
                       help="Send exactly the same request once more and keep both answers side by side: "
-                           "through AI Gateway, the second one can come from the cache.")
+                           "through AI Gateway, the second one can come from the cache (turn Stream off: "
+                           "streamed answers are not cached).")
             if turn.route == "gateway":
                 st.caption(WHY_FOLLOW_UPS_MISS)
 
