@@ -11,9 +11,9 @@ import pytest
 from cfai.chat.export import CHAT_RATE_LIMIT_HINT, READ_TIMEOUT_HINT
 from cfai.config import LOCAL_API_TOKEN
 from cfai.errors import ServerError
+from tests.playground_steps import PAGE, ask, metric_lines, texts
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = "pages/playground.py"
 CANARY = "canary-9b8c7d6e5f4a3b2c1d0e"
 GATEWAY_CANARY = "gw-canary-0a1b2c3d4e5f"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -29,20 +29,6 @@ def page(app):
 def unique(text: str) -> str:
     """The emulator's gateway cache lives for the whole session: a fresh prompt cannot be a stale hit."""
     return f"{text} [{uuid.uuid4().hex[:8]}]"
-
-
-def ask(at, prompt: str):
-    at.chat_input(key="pg_input").set_value(prompt).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> list[str]:
-    return [e.value for e in elements]
-
-
-def metric_lines(at) -> list[str]:
-    return [m for m in texts(at.markdown) if "total **" in m]
 
 
 def chat_roles(at) -> list[str]:

@@ -9,8 +9,8 @@ import pytest
 
 from cfai.shapes import STOPPED_WHILE_REASONING
 from components.chat_view import REASONING_LABEL, WHY_FOLLOW_UPS_MISS
+from tests.playground_steps import PAGE, ask, metric_lines, texts
 
-PAGE = "pages/playground.py"
 LLAMA31 = "@cf/meta/llama-3.1-8b-instruct"
 LLAMA33 = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 LLAMA4 = "@cf/meta/llama-4-scout-17b-16e-instruct"
@@ -28,20 +28,6 @@ def page(app):
 
 def key(model: str, name: str) -> str:
     return f"pg_p_{model}_{name}"
-
-
-def ask(at, prompt: str):
-    at.chat_input(key="pg_input").set_value(prompt).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> list[str]:
-    return [e.value for e in elements]
-
-
-def metric_lines(at) -> list[str]:
-    return [m for m in texts(at.markdown) if "total **" in m]
 
 
 def cost_lines(at) -> list[str]:
