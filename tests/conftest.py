@@ -26,6 +26,44 @@ def emulator():
 
 
 @pytest.fixture
+def own_emulator():
+    """A private emulator for tests that change its settings or clock, started lazily with options
+    (`own_emulator(lenient_gateways=True)`); stopped after the test."""
+    from cfai.emulator import start_emulator
+
+    handles = []
+
+    def start(**options):
+        options = {"speed": TEST_SPEED, "seed": 1, "allow_faults": True, **options}
+        handle = start_emulator(host="127.0.0.1", port=0, **options)
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.stop()
+
+
+@pytest.fixture
+def session():
+    """A keep-alive requests.Session for tests that talk raw HTTP to the emulator."""
+    import requests
+
+    with requests.Session() as s:
+        yield s
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A run history in the test's own folder."""
+    from cfai.store import Store
+
+    s = Store(tmp_path / "history.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def local_conn(emulator) -> Connection:
     return local_connection(emulator.base_url)
 

@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from cfai.emulator import start_emulator
-from tests.conftest import TEST_SPEED
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
@@ -70,28 +69,6 @@ def logs(base: str, gateway: str, **params) -> dict:
     r = requests.get(mgmt_url(base, f"/{gateway}/logs"), params=params, headers=AUTH, timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     return r.json()
-
-
-@pytest.fixture
-def session():
-    with requests.Session() as s:
-        yield s
-
-
-@pytest.fixture
-def own_emulator():
-    """A private instance for tests that change settings or the clock, started lazily with options."""
-    handles = []
-
-    def start(**options):
-        options = {"speed": TEST_SPEED, "seed": 1, "allow_faults": True, **options}
-        h = start_emulator(host="127.0.0.1", port=0, **options)
-        handles.append(h)
-        return h
-
-    yield start
-    for h in handles:
-        h.stop()
 
 
 # --- caching -------------------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ import uuid
 import pytest
 import requests
 
-from cfai.emulator import start_emulator
-from tests.conftest import TEST_SPEED
 from tests.test_emulator_gateway import (  # helpers only (imported test functions would run twice)
     ACCOUNT,
     AUTH,
@@ -34,27 +32,6 @@ from tests.test_emulator_gateway import (  # helpers only (imported test functio
 BGE = "@cf/baai/bge-base-en-v1.5"
 GPT_OSS = "@cf/openai/gpt-oss-120b"
 GATEWAY_ID = "cf-aig-gateway-id"
-
-
-@pytest.fixture
-def session():
-    with requests.Session() as s:
-        yield s
-
-
-@pytest.fixture
-def own_emulator():
-    """A private emulator, started with options, for tests that change its settings or clock."""
-    handles = []
-
-    def start(**options):
-        handles.append(start_emulator(host="127.0.0.1", port=0, speed=TEST_SPEED, seed=1, allow_faults=True,
-                                      **options))
-        return handles[-1]
-
-    yield start
-    for h in handles:
-        h.stop()
 
 
 def api(base: str, path: str) -> str:

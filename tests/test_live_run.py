@@ -13,13 +13,6 @@ from cfai.store import Store
 MODEL = "@cf/huggingface/distilbert-sst-2-int8"
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "history.sqlite3")
-    yield s
-    s.close()
-
-
 def test_live_run_stores_every_record_and_finishes(client, store):
     live = LiveRun.start(client, Plan(model=MODEL, body={"text": "good"}, n=4, warmup=1), store)
     assert live.wait(30)

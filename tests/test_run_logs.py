@@ -6,21 +6,12 @@ from __future__ import annotations
 import uuid
 
 import pandas as pd
-import pytest
 
 from cfai.live_run import LiveRun
 from cfai.plan import Plan
 from cfai.run_logs import fetch_run_logs, join_records
-from cfai.store import Store
 
 MODEL = "@cf/huggingface/distilbert-sst-2-int8"
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "history.sqlite3")
-    yield s
-    s.close()
 
 
 def test_server_side_view_pages_through_the_logs_and_matches_ids(client, store):
