@@ -1,19 +1,15 @@
-"""Server-sent events: an incremental parser and the text/usage carried by Workers AI stream events.
+"""Server-sent events: an incremental parser, with caps on line and event length.
 
 Network chunks cut events anywhere, even inside a UTF-8 character or between `\\r` and `\\n`, so the parser
-keeps what it has not yet seen a line end for. Two event flavours carry text:
-- Workers AI: `{"response": "Hel", "p": "<padding>"}`, a final `{"response": "", "usage": {...}}`;
-- OpenAI-compatible `chat.completion.chunk`: `{"choices": [{"delta": {"content": "Hel"}}]}` (+ `usage`).
-`p` is padding against token-length side channels and is never text.
+keeps what it has not yet seen a line end for. What an event's data means (text, reasoning, usage, in any
+response shape) is read by `cfai.shapes.StreamReader`.
 """
 
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 DONE = "[DONE]"
 
@@ -27,16 +23,6 @@ class SSEEvent:
     @property
     def is_done(self) -> bool:
         return self.data.strip() == DONE
-
-
-@dataclass(frozen=True)
-class StreamDelta:
-    """What one event adds: text (may be empty), cumulative usage when the event carries it."""
-
-    text: str = ""
-    usage: dict[str, int] | None = None
-    finish_reason: str | None = None
-    error: str | None = None
 
 
 # Caps against a hostile or broken server: a line that never ends, or an event that never ends.
@@ -156,32 +142,3 @@ class SSEParser:
 
 
 _LINE_END = re.compile(r"[\r\n]")
-
-
-def delta_from_event(event: SSEEvent) -> StreamDelta:
-    """Text and usage from either event flavour. Unknown JSON gives an empty delta, not an error."""
-    try:
-        payload: Any = json.loads(event.data)
-    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-        return StreamDelta(error=f"Unreadable stream event: {event.data[:80]!r}")
-    if not isinstance(payload, dict):
-        return StreamDelta()
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
-    errs = payload.get("errors") or payload.get("error")  # an empty list is no error
-    if errs:
-        message = errs[0].get("message") if isinstance(errs, list) and errs and isinstance(errs[0], dict) else errs
-        return StreamDelta(error=str(message))
-    text = payload.get("response")
-    finish: str | None = None
-    if text is None:
-        choices = payload.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            choice = choices[0]
-            delta = choice.get("delta") or {}
-            text = delta.get("content") if isinstance(delta, dict) else None
-            if text is None:
-                text = choice.get("text")
-            finish = choice.get("finish_reason")
-    if text is not None and not isinstance(text, str):
-        text = json.dumps(text)
-    return StreamDelta(text=text or "", usage=usage, finish_reason=finish)

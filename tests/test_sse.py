@@ -8,15 +8,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfai.sse import MAX_LINE_CHARS, SSEEvent, SSELimitError, SSEParser, delta_from_event
+from cfai.shapes import Delta, StreamReader, usage_dict
+from cfai.sse import MAX_LINE_CHARS, SSEEvent, SSELimitError, SSEParser
 from tests.sse_payload import feed_in_pieces, parse_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STREAMS = [(FIXTURES / name).read_bytes() for name in ("stream_workers_ai.txt", "stream_openai_chunks.txt")]
 
 
+def _deltas(events: list[SSEEvent]) -> list[Delta]:
+    """What the one stream reader (cfai.shapes, as cfai.stream uses it) makes of the parsed events."""
+    reader = StreamReader()
+    return [d for e in events if not e.is_done for d in reader.feed(e.data, e.event)]
+
+
 def _text(events: list[SSEEvent]) -> str:
-    return "".join(delta_from_event(e).text for e in events if not e.is_done)
+    return "".join(d.text for d in _deltas(events))
+
+
+def _error(event: SSEEvent) -> str | None:
+    return next((d.error for d in _deltas([event]) if d.error), None)
 
 
 @pytest.mark.parametrize("payload", STREAMS, ids=["workers-ai", "openai"])
@@ -48,7 +59,7 @@ def test_multibyte_characters_split_across_chunks():
     payload = 'data: {"response":"héllo ✓ 🌍"}\n\n'.encode()
     for cut in range(len(payload)):
         events = feed_in_pieces(payload, [cut])
-        assert delta_from_event(events[0]).text == "héllo ✓ 🌍"
+        assert _text(events[:1]) == "héllo ✓ 🌍"
 
 
 def test_comments_multiline_data_event_and_id():
@@ -58,9 +69,9 @@ def test_comments_multiline_data_event_and_id():
 
 def test_padding_is_never_text_and_usage_is_read():
     events = parse_all(STREAMS[0])
-    deltas = [delta_from_event(e) for e in events if not e.is_done]
+    deltas = _deltas(events)
     assert all("abdef" not in d.text for d in deltas)
-    assert deltas[-1].usage == {"prompt_tokens": 169, "completion_tokens": 48, "total_tokens": 217}
+    assert usage_dict(deltas[-1].usage) == {"prompt_tokens": 169, "completion_tokens": 48, "total_tokens": 217}
 
 
 def test_stream_without_done_is_visible_to_the_caller():
@@ -74,14 +85,14 @@ def test_unterminated_last_event_is_delivered():
 
 
 def test_an_empty_errors_list_is_not_an_error():
-    delta = delta_from_event(SSEEvent('{"response":"ok","errors":[],"error":null}'))
-    assert delta.error is None and delta.text == "ok"
+    event = SSEEvent('{"response":"ok","errors":[],"error":null}')
+    assert _error(event) is None and _text([event]) == "ok"
 
 
 def test_error_event_and_garbage():
-    assert delta_from_event(SSEEvent('{"errors":[{"code":3040,"message":"Capacity"}]}')).error == "Capacity"
-    assert delta_from_event(SSEEvent("not json")).error
-    assert delta_from_event(SSEEvent("[1,2]")).text == ""
+    assert _error(SSEEvent('{"errors":[{"code":3040,"message":"Capacity"}]}')) == "Capacity"
+    assert _error(SSEEvent("not json"))
+    assert _text([SSEEvent("[1,2]")]) == ""
 
 
 def test_a_line_that_never_ends_stops_at_the_cap_with_a_clear_error():
@@ -105,7 +116,7 @@ def test_a_long_line_under_the_cap_fed_in_small_pieces_is_whole():
     events = []
     for i in range(0, len(payload), 4096):
         events += parser.feed(payload[i:i + 4096])
-    assert delta_from_event(events[0]).text == value and len(events) == 1
+    assert _text(events[:1]) == value and len(events) == 1
 
 
 def test_an_event_of_many_data_lines_is_capped_too():
@@ -123,4 +134,4 @@ def test_a_lone_cr_at_a_chunk_end_dispatches_at_once_and_a_following_lf_is_not_a
 
 
 def test_absurdly_nested_json_in_an_event_is_an_error_delta_not_a_crash():
-    assert delta_from_event(SSEEvent("[" * 100_000 + "]" * 100_000)).error
+    assert _error(SSEEvent("[" * 100_000 + "]" * 100_000))
