@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 QUERY_PARAM = "presenter"
+_ON = ("1", "true", "yes")  # `?presenter=` values that turn the view on
 TOGGLE_KEY = "presenter_view"
 CARDS_KEY = "cfai_cards"  # st.container key: its elements carry the CSS class st-key-cfai_cards
 
@@ -42,13 +43,13 @@ div[class*="st-key-cfai_cards"] [data-testid="stMetricDelta"] { font-size: clamp
 
 def presenter_requested() -> bool:
     """The presenter view is on or asked for by the URL, without touching any state (for the app shell)."""
-    return bool(st.session_state.get(TOGGLE_KEY)) or st.query_params.get(QUERY_PARAM) in ("1", "true", "yes")
+    return bool(st.session_state.get(TOGGLE_KEY)) or st.query_params.get(QUERY_PARAM) in _ON
 
 
 def presenter_mode() -> bool:
     """Whether the presenter view is on: `?presenter=1` turns it on at load; the toggle (`presenter_toggle`)
     keeps the URL in step, so a reload or a shared link keeps the view."""
-    wanted = st.query_params.get(QUERY_PARAM) in ("1", "true", "yes")
+    wanted = st.query_params.get(QUERY_PARAM) in _ON
     if TOGGLE_KEY not in st.session_state or st.session_state.get("_presenter_url") != wanted:
         st.session_state[TOGGLE_KEY] = wanted
         st.session_state["_presenter_url"] = wanted
